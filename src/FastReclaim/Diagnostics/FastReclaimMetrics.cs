@@ -1,0 +1,161 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace FastReclaim;
+
+/// <summary>
+/// The <c>FastReclaim</c> meter (<c>dotnet-counters monitor --counters FastReclaim</c>, or a
+/// <see cref="MeterListener"/> in process) and the seam its owners use.
+/// </summary>
+/// <remarks>
+/// Zero cost with no listener: everything the owners already count (epoch, pending, freed, tables) is an
+/// observable instrument that reads the owners' own counters only when a listener collects, through the
+/// <see cref="EpochDomains"/> and <see cref="AddressSpaces"/> registries. Only the two histograms are
+/// recorded as things happen, and only after an <see cref="Instrument.Enabled"/> check. Nothing here calls
+/// into an owner except those reads, so the layers below never depend on diagnostics being listened to.
+/// </remarks>
+internal static class FastReclaimMetrics
+{
+    internal const string MeterName = "FastReclaim";
+
+    internal const string EpochName = "fastreclaim.epoch";
+    internal const string PendingItemsName = "fastreclaim.epoch.pending";
+    internal const string FreedItemsName = "fastreclaim.epoch.freed";
+    internal const string StallsName = "fastreclaim.epoch.stalls";
+    internal const string GracePeriodName = "fastreclaim.epoch.grace_period";
+    internal const string PageTableBytesName = "fastreclaim.page_tables.size";
+    internal const string PendingBytesName = "fastreclaim.page_tables.pending";
+    internal const string ReclaimedTablesName = "fastreclaim.page_tables.reclaimed";
+    internal const string SweepDurationName = "fastreclaim.sweep.duration";
+
+    /// <summary>Tag naming the epoch domain (its registration id).</summary>
+    internal const string DomainTag = "domain";
+    /// <summary>Tag naming the address space (its registration id).</summary>
+    internal const string SpaceTag = "space";
+    /// <summary>Tag with the address space's reclaim policy: <c>none</c>, <c>linux</c> or <c>eager</c>.</summary>
+    internal const string PolicyTag = "policy";
+    /// <summary>Tag with the paging level of a page-table size: <c>pte</c>, <c>pmd</c>, <c>pud</c>, <c>p4d</c>.</summary>
+    internal const string LevelTag = "level";
+
+    // Until the Memory layer lands: replaced by PageAllocator.PageSize.
+    private const long TableBytes = 4096;
+
+    /// <summary>Epoch domains alive in the process.</summary>
+    internal static readonly MetricsRegistry<IEpochMetricsSource> EpochDomains = new();
+
+    /// <summary>Address spaces alive in the process.</summary>
+    internal static readonly MetricsRegistry<IPageTableMetricsSource> AddressSpaces = new();
+
+    private static readonly Meter s_meter = CreateMeter();
+
+    private static readonly Histogram<double> s_gracePeriod = s_meter.CreateHistogram<double>(
+        GracePeriodName, "ms", "Time for a grace period to elapse: from its start until no reader can still hold what was retired before it.");
+
+    private static readonly Histogram<double> s_sweepDuration = s_meter.CreateHistogram<double>(
+        SweepDurationName, "ms", "Duration of AddressSpace.Sweep.");
+
+    private static Meter CreateMeter()
+    {
+        var meter = new Meter(MeterName, typeof(FastReclaimMetrics).Assembly.GetName().Version?.ToString());
+        meter.CreateObservableGauge(EpochName, () => EpochDomains.Collect(
+            static (d, id, list) => list.Add(new(d.ReadMetrics().GlobalEpoch, DomainTagOf(id)))),
+            "{epoch}", "Global epoch of each epoch domain.");
+        meter.CreateObservableUpDownCounter(PendingItemsName, () => EpochDomains.Collect(
+            static (d, id, list) => list.Add(new(d.ReadMetrics().PendingItems, DomainTagOf(id)))),
+            "{item}", "Retired items waiting for their grace period.");
+        meter.CreateObservableCounter(FreedItemsName, () => EpochDomains.Collect(
+            static (d, id, list) => list.Add(new(d.ReadMetrics().FreedItems, DomainTagOf(id)))),
+            "{item}", "Retired items freed (shown as a rate).");
+        meter.CreateObservableCounter(StallsName, () => EpochDomains.Collect(
+            static (d, id, list) => list.Add(new(d.ReadMetrics().Stalls, DomainTagOf(id)))),
+            "{stall}", "Readers reported for holding the epoch past the stall deadline.");
+
+        meter.CreateObservableUpDownCounter(PageTableBytesName, () => AddressSpaces.Collect(MeasurePageTableBytes),
+            "By", "Bytes of page-table pages per paging level, root excluded (the level sum is Linux's VmPTE).");
+        meter.CreateObservableUpDownCounter(PendingBytesName, () => AddressSpaces.Collect(
+            static (s, id, list) =>
+            {
+                PageTableReading r = s.ReadMetrics();
+                list.Add(new(r.PendingTables * TableBytes, SpaceTags(id, r.Policy)));
+            }),
+            "By", "Bytes of unhooked page tables retired and waiting for their grace period.");
+        meter.CreateObservableCounter(ReclaimedTablesName, () => AddressSpaces.Collect(
+            static (s, id, list) =>
+            {
+                PageTableReading r = s.ReadMetrics();
+                list.Add(new(r.ReclaimedTables, SpaceTags(id, r.Policy)));
+            }),
+            "{table}", "Page tables unhooked and retired by zap, unmap or sweep.");
+        return meter;
+    }
+
+    /// <summary>Adds an epoch domain to the observable instruments until the returned handle is disposed.</summary>
+    internal static MetricsRegistration Register(IEpochMetricsSource domain) => EpochDomains.Register(domain);
+
+    /// <summary>Adds an address space to the observable instruments until the returned handle is disposed.</summary>
+    internal static MetricsRegistration Register(IPageTableMetricsSource space) => AddressSpaces.Register(space);
+
+    /// <summary>True when a listener records grace-period latencies (callers skip timing otherwise).</summary>
+    internal static bool GracePeriodObserved => DiagnosticsSwitch.IsSupported && s_gracePeriod.Enabled;
+
+    /// <summary>Records one grace period of epoch domain <paramref name="domain"/> that started at <paramref name="startTimestamp"/>.</summary>
+    internal static void RecordGracePeriod(int domain, long startTimestamp)
+    {
+        if (GracePeriodObserved)
+        {
+            s_gracePeriod.Record(Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds, DomainTagOf(domain));
+        }
+    }
+
+    /// <summary>
+    /// Reports a sweep of address space <paramref name="space"/> that started at
+    /// <paramref name="startTimestamp"/> (<see cref="Stopwatch.GetTimestamp"/>) to the histogram and the event source.
+    /// </summary>
+    internal static void RecordSweep(int space, ReclaimPolicy policy, long startTimestamp, long tablesScanned, long tablesReclaimed)
+    {
+        bool histogram = DiagnosticsSwitch.IsSupported && s_sweepDuration.Enabled;
+        bool sweepEvent = FastReclaimEventSource.IsOn(System.Diagnostics.Tracing.EventLevel.Informational, FastReclaimEventSource.Keywords.Sweep);
+        if (!histogram && !sweepEvent)
+        {
+            return;
+        }
+
+        double milliseconds = Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds;
+        if (histogram)
+        {
+            s_sweepDuration.Record(milliseconds, new(SpaceTag, space), new(PolicyTag, PolicyName(policy)));
+        }
+
+        if (sweepEvent)
+        {
+            FastReclaimEventSource.Log.Sweep(space, PolicyName(policy), tablesScanned, tablesReclaimed, milliseconds);
+        }
+    }
+
+    /// <summary>The policy as it appears in tags and events (the <c>--policy</c> spelling of the CLI).</summary>
+    internal static string PolicyName(ReclaimPolicy policy) => policy switch
+    {
+        ReclaimPolicy.None => "none",
+        ReclaimPolicy.Linux => "linux",
+        ReclaimPolicy.Eager => "eager",
+        _ => throw new ArgumentOutOfRangeException(nameof(policy), policy, $"Unknown reclaim policy {policy}."),
+    };
+
+    private static void MeasurePageTableBytes(IPageTableMetricsSource space, int id, List<Measurement<long>> list)
+    {
+        PageTableReading r = space.ReadMetrics();
+        string policy = PolicyName(r.Policy);
+        list.Add(new(r.PteTables * TableBytes, LevelTags(id, policy, "pte")));
+        list.Add(new(r.PmdTables * TableBytes, LevelTags(id, policy, "pmd")));
+        list.Add(new(r.PudTables * TableBytes, LevelTags(id, policy, "pud")));
+        list.Add(new(r.P4dTables * TableBytes, LevelTags(id, policy, "p4d")));
+    }
+
+    private static KeyValuePair<string, object?> DomainTagOf(int id) => new(DomainTag, id);
+
+    private static KeyValuePair<string, object?>[] SpaceTags(int id, ReclaimPolicy policy) =>
+        [new(SpaceTag, id), new(PolicyTag, PolicyName(policy))];
+
+    private static KeyValuePair<string, object?>[] LevelTags(int id, string policy, string level) =>
+        [new(SpaceTag, id), new(PolicyTag, policy), new(LevelTag, level)];
+}

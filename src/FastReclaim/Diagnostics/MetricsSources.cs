@@ -1,0 +1,31 @@
+namespace FastReclaim;
+
+/// <summary>What the meter reads from an epoch domain when a listener collects.</summary>
+/// <param name="GlobalEpoch">The domain's global epoch.</param>
+/// <param name="PendingItems">Retired items not freed yet.</param>
+/// <param name="FreedItems">Items freed since the domain was created (monotonic).</param>
+/// <param name="Stalls">Readers reported for stalling the epoch past the deadline (monotonic).</param>
+internal readonly record struct EpochReading(long GlobalEpoch, long PendingItems, long FreedItems, long Stalls);
+
+/// <summary>An epoch domain as the meter sees it; implemented by the domain, read only under the registry lock.</summary>
+internal interface IEpochMetricsSource
+{
+    EpochReading ReadMetrics();
+}
+
+/// <summary>What the meter reads from an address space when a listener collects.</summary>
+/// <param name="Policy">The space's reclaim policy (a tag on every measurement).</param>
+/// <param name="PteTables">Live PTE (level 1) tables.</param>
+/// <param name="PmdTables">Live PMD (level 2) tables.</param>
+/// <param name="PudTables">Live PUD (level 3) tables.</param>
+/// <param name="P4dTables">Live P4D (level 4) tables; 0 with 4-level paging, where level 4 is the root.</param>
+/// <param name="PendingTables">Tables unhooked and retired, waiting for their grace period.</param>
+/// <param name="ReclaimedTables">Tables unhooked since the space was created (monotonic).</param>
+internal readonly record struct PageTableReading(
+    ReclaimPolicy Policy, long PteTables, long PmdTables, long PudTables, long P4dTables, long PendingTables, long ReclaimedTables);
+
+/// <summary>An address space as the meter sees it; implemented by the space, read only under the registry lock.</summary>
+internal interface IPageTableMetricsSource
+{
+    PageTableReading ReadMetrics();
+}

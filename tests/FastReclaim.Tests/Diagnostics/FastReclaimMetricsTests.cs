@@ -1,0 +1,173 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+
+namespace FastReclaim.Tests.Diagnostics;
+
+[Collection(DiagnosticsCollection.Name)]
+public class FastReclaimMetricsTests
+{
+    private const long PageSize = 4096;
+
+    [Fact]
+    public void Epoch_Instruments_Report_A_Registered_Domain_Reading_Tagged_With_Its_Id()
+    {
+        var domain = new FakeEpochSource { Reading = new EpochReading(GlobalEpoch: 42, PendingItems: 7, FreedItems: 1000, Stalls: 3) };
+        using MetricsRegistration registration = FastReclaimMetrics.Register(domain);
+        using var recorder = new MeterRecorder();
+
+        recorder.Collect();
+
+        var tag = (FastReclaimMetrics.DomainTag, Id(registration));
+        Assert.Equal([42.0], recorder.Values(FastReclaimMetrics.EpochName, tag));
+        Assert.Equal([7.0], recorder.Values(FastReclaimMetrics.PendingItemsName, tag));
+        Assert.Equal([1000.0], recorder.Values(FastReclaimMetrics.FreedItemsName, tag));
+        Assert.Equal([3.0], recorder.Values(FastReclaimMetrics.StallsName, tag));
+    }
+
+    [Fact]
+    public void Page_Table_Instruments_Report_Bytes_Per_Level_And_Policy()
+    {
+        var space = new FakePageTableSource
+        {
+            Reading = new PageTableReading(ReclaimPolicy.Linux, PteTables: 16384, PmdTables: 32, PudTables: 1, P4dTables: 0,
+                PendingTables: 5, ReclaimedTables: 9),
+        };
+        using MetricsRegistration registration = FastReclaimMetrics.Register(space);
+        using var recorder = new MeterRecorder();
+
+        recorder.Collect();
+
+        var spaceTag = (FastReclaimMetrics.SpaceTag, Id(registration));
+        var policyTag = (FastReclaimMetrics.PolicyTag, "linux");
+        Assert.Equal([16384.0 * PageSize], recorder.Values(FastReclaimMetrics.PageTableBytesName, spaceTag, policyTag, (FastReclaimMetrics.LevelTag, "pte")));
+        Assert.Equal([32.0 * PageSize], recorder.Values(FastReclaimMetrics.PageTableBytesName, spaceTag, (FastReclaimMetrics.LevelTag, "pmd")));
+        Assert.Equal([1.0 * PageSize], recorder.Values(FastReclaimMetrics.PageTableBytesName, spaceTag, (FastReclaimMetrics.LevelTag, "pud")));
+        Assert.Equal([0.0], recorder.Values(FastReclaimMetrics.PageTableBytesName, spaceTag, (FastReclaimMetrics.LevelTag, "p4d")));
+        Assert.Equal([5.0 * PageSize], recorder.Values(FastReclaimMetrics.PendingBytesName, spaceTag, policyTag));
+        Assert.Equal([9.0], recorder.Values(FastReclaimMetrics.ReclaimedTablesName, spaceTag, policyTag));
+    }
+
+    [Fact]
+    public void Observable_Instruments_Read_The_Owner_Only_When_A_Listener_Collects()
+    {
+        var domain = new FakeEpochSource();
+        using MetricsRegistration registration = FastReclaimMetrics.Register(domain);
+        using var recorder = new MeterRecorder();
+        Assert.Equal(0, domain.Reads);
+
+        recorder.Collect();
+
+        Assert.True(domain.Reads > 0);
+    }
+
+    [Fact]
+    public void A_Disposed_Owner_Is_No_Longer_Read_Or_Reported()
+    {
+        var domain = new FakeEpochSource { Reading = new EpochReading(1, 2, 3, 4) };
+        MetricsRegistration registration = FastReclaimMetrics.Register(domain);
+        string id = Id(registration);
+        using var recorder = new MeterRecorder();
+
+        registration.Dispose();
+        registration.Dispose();
+        recorder.Collect();
+
+        Assert.Equal(0, domain.Reads);
+        Assert.Empty(recorder.Values(FastReclaimMetrics.EpochName, (FastReclaimMetrics.DomainTag, id)));
+    }
+
+    [Fact]
+    public void An_Owner_Never_Disposed_Is_Not_Kept_Alive_By_The_Registry()
+    {
+        (WeakReference weak, MetricsRegistration registration) = RegisterUnreferencedDomain();
+        using var recorder = new MeterRecorder();
+
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        recorder.Collect();
+
+        Assert.False(weak.IsAlive);
+        Assert.Empty(recorder.Values(FastReclaimMetrics.EpochName, (FastReclaimMetrics.DomainTag, Id(registration))));
+        registration.Dispose();
+    }
+
+    [Fact]
+    public void Registrations_Get_Distinct_Ids()
+    {
+        using MetricsRegistration first = FastReclaimMetrics.Register(new FakeEpochSource());
+        using MetricsRegistration second = FastReclaimMetrics.Register(new FakeEpochSource());
+
+        Assert.NotEqual(first.Id, second.Id);
+    }
+
+    [Fact]
+    public void Grace_Period_Is_Recorded_Only_While_A_Listener_Is_Enabled()
+    {
+        long started = Stopwatch.GetTimestamp();
+        const int Domain = 12345;
+        Assert.False(FastReclaimMetrics.GracePeriodObserved);
+
+        using (var recorder = new MeterRecorder())
+        {
+            Assert.True(FastReclaimMetrics.GracePeriodObserved);
+            FastReclaimMetrics.RecordGracePeriod(Domain, started);
+            double milliseconds = Assert.Single(recorder.Values(FastReclaimMetrics.GracePeriodName, (FastReclaimMetrics.DomainTag, "12345")));
+            Assert.InRange(milliseconds, 0, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+        }
+
+        Assert.False(FastReclaimMetrics.GracePeriodObserved);
+    }
+
+    [Fact]
+    public void Sweep_Duration_Is_Recorded_With_Space_And_Policy_Tags()
+    {
+        using var recorder = new MeterRecorder();
+
+        FastReclaimMetrics.RecordSweep(space: 777, ReclaimPolicy.Eager, Stopwatch.GetTimestamp(), tablesScanned: 10, tablesReclaimed: 4);
+
+        Assert.Single(recorder.Values(FastReclaimMetrics.SweepDurationName,
+            (FastReclaimMetrics.SpaceTag, "777"), (FastReclaimMetrics.PolicyTag, "eager")));
+    }
+
+    [Theory]
+    [InlineData(ReclaimPolicy.None, "none")]
+    [InlineData(ReclaimPolicy.Linux, "linux")]
+    [InlineData(ReclaimPolicy.Eager, "eager")]
+    public void Policy_Tag_Is_The_Cli_Spelling(ReclaimPolicy policy, string expected) =>
+        Assert.Equal(expected, FastReclaimMetrics.PolicyName(policy));
+
+    [Fact]
+    public void Unknown_Policy_Is_Rejected_With_Its_Value() =>
+        Assert.Contains("99", Assert.Throws<ArgumentOutOfRangeException>(() => FastReclaimMetrics.PolicyName((ReclaimPolicy)99)).Message, StringComparison.Ordinal);
+
+    private static string Id(MetricsRegistration registration) => registration.Id.ToString(CultureInfo.InvariantCulture);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static (WeakReference, MetricsRegistration) RegisterUnreferencedDomain()
+    {
+        var domain = new FakeEpochSource { Reading = new EpochReading(5, 6, 7, 8) };
+        return (new WeakReference(domain), FastReclaimMetrics.Register(domain));
+    }
+
+    private sealed class FakeEpochSource : IEpochMetricsSource
+    {
+        public EpochReading Reading { get; init; }
+
+        public int Reads { get; private set; }
+
+        public EpochReading ReadMetrics()
+        {
+            Reads++;
+            return Reading;
+        }
+    }
+
+    private sealed class FakePageTableSource : IPageTableMetricsSource
+    {
+        public PageTableReading Reading { get; init; }
+
+        public PageTableReading ReadMetrics() => Reading;
+    }
+}
