@@ -1,0 +1,285 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Tracing;
+using System.Globalization;
+using Microsoft.Diagnostics.NETCore.Client;
+using Microsoft.Diagnostics.Tracing;
+
+namespace FastReclaim.Cli;
+
+/// <summary>
+/// An EventPipe session on another .NET process that collects one meter the way <c>dotnet-counters</c>
+/// does: the <c>System.Diagnostics.Metrics</c> provider, configured with the meter name and a refresh
+/// interval, aggregates in the target and publishes one event per time series per interval; TraceEvent
+/// parses them here. The <c>FastReclaim</c> event source is enabled too, for its stall and sweep events.
+/// </summary>
+internal sealed class MetricsSession : IDisposable
+{
+    public const string MetricsProvider = "System.Diagnostics.Metrics";
+
+    // MetricsEventSource keywords: TimeSeriesValues (the values and Begin/EndInstrumentReporting, Error).
+    private const long TimeSeriesValuesKeyword = 0x2;
+    private const int MaxTimeSeries = 1000;
+    private const int MaxHistograms = 100;
+    private const int BufferMegabytes = 16;
+    private const int RecentEventsKept = 5;
+
+    // The FastReclaim event source and its Stall (0x1) and Sweep (0x2) keywords; Policy (0x4) is per table, too chatty here.
+    private const string EventSourceName = "FastReclaim";
+    private const long StallAndSweepKeywords = 0x1 | 0x2;
+
+    private readonly EventPipeSession _session;
+    private readonly EventPipeEventSource _source;
+    private readonly string _sessionId;
+    private readonly string _meter;
+    private readonly double _intervalSeconds;
+    private readonly ConcurrentDictionary<(string Instrument, string Tags), MetricSeries> _series = new();
+    private readonly ConcurrentQueue<string> _recentEvents = new();
+    private int _collectionsWithData;
+    private bool _dataThisCollection;
+    private long _stalls;
+    private long _sweeps;
+    private volatile string? _error;
+
+    private MetricsSession(EventPipeSession session, string sessionId, string meter, double intervalSeconds)
+    {
+        _session = session;
+        _sessionId = sessionId;
+        _meter = meter;
+        _intervalSeconds = intervalSeconds;
+        _source = new EventPipeEventSource(session.EventStream);
+        _source.Dynamic.All += OnEvent;
+        Completion = Task.Factory.StartNew(() => _source.Process(), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    /// <summary>Ends when the session stops: the target exited, or <see cref="Dispose"/> was called.</summary>
+    public Task Completion { get; }
+
+    /// <summary>Intervals completed so far in which the meter published at least one value.</summary>
+    public int CollectionsWithData => Volatile.Read(ref _collectionsWithData);
+
+    /// <summary>An error the target's MetricsEventSource reported (e.g. another session is already running).</summary>
+    public string? Error => _error;
+
+    /// <summary>Reader-stall and sweep events seen from the FastReclaim event source.</summary>
+    public (long Stalls, long Sweeps) EventCounts => (Interlocked.Read(ref _stalls), Interlocked.Read(ref _sweeps));
+
+    /// <summary>The last few FastReclaim events, oldest first.</summary>
+    public IReadOnlyList<string> RecentEvents => [.. _recentEvents];
+
+    /// <summary>Attaches to <paramref name="processId"/> and starts collecting <paramref name="meter"/>.</summary>
+    /// <exception cref="MonitorException">No such process, or it has no .NET diagnostics endpoint.</exception>
+    public static MetricsSession Start(int processId, string meter, TimeSpan refreshInterval)
+    {
+        string name;
+        try
+        {
+            using var process = Process.GetProcessById(processId);
+            name = process.ProcessName;
+        }
+        catch (ArgumentException)
+        {
+            throw new MonitorException($"No process with id {processId} is running.", MonitorException.AttachFailed);
+        }
+
+        if (!DiagnosticsClient.GetPublishedProcesses().Contains(processId))
+        {
+            throw new MonitorException(
+                $"Process {processId} ({name}) has no .NET diagnostics endpoint: it is not a .NET process, runs as another user, or has DOTNET_EnableDiagnostics=0.",
+                MonitorException.AttachFailed);
+        }
+
+        double seconds = refreshInterval.TotalSeconds;
+        string sessionId = Guid.NewGuid().ToString("N");
+        var metricsArguments = new Dictionary<string, string>
+        {
+            ["SessionId"] = sessionId,
+            ["Metrics"] = meter,
+            ["RefreshInterval"] = seconds.ToString(CultureInfo.InvariantCulture),
+            ["MaxTimeSeries"] = MaxTimeSeries.ToString(CultureInfo.InvariantCulture),
+            ["MaxHistograms"] = MaxHistograms.ToString(CultureInfo.InvariantCulture),
+        };
+        EventPipeProvider[] providers =
+        [
+            new(MetricsProvider, EventLevel.Informational, TimeSeriesValuesKeyword, metricsArguments),
+            new(EventSourceName, EventLevel.Informational, StallAndSweepKeywords),
+        ];
+
+        try
+        {
+            EventPipeSession session = new DiagnosticsClient(processId).StartEventPipeSession(providers, requestRundown: false, BufferMegabytes);
+            return new MetricsSession(session, sessionId, meter, seconds);
+        }
+        catch (Exception e) when (e is ServerNotAvailableException or DiagnosticsClientException or IOException or TimeoutException)
+        {
+            throw new MonitorException($"Cannot attach to process {processId} ({name}): {e.Message}", MonitorException.AttachFailed);
+        }
+    }
+
+    /// <summary>The latest value of every series, sorted by instrument then tags.</summary>
+    public IReadOnlyList<MetricSeries> Snapshot() =>
+        [.. _series.Values.OrderBy(s => s.Instrument, StringComparer.Ordinal).ThenBy(s => s.Tags, StringComparer.Ordinal)];
+
+    /// <summary>
+    /// Waits until <paramref name="count"/> intervals with data have completed. False when the timeout passed,
+    /// the session ended or <paramref name="cancellation"/> fired first.
+    /// </summary>
+    public async Task<bool> WaitForCollectionsAsync(int count, TimeSpan timeout, CancellationToken cancellation)
+    {
+        TimeSpan poll = TimeSpan.FromMilliseconds(Math.Min(50, _intervalSeconds * 1000 / 4));
+        var deadline = Stopwatch.StartNew();
+        while (CollectionsWithData < count)
+        {
+            if (deadline.Elapsed >= timeout || Completion.IsCompleted || cancellation.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            try
+            {
+                await Task.Delay(poll, cancellation).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private void OnEvent(TraceEvent e)
+    {
+        if (e.ProviderName == EventSourceName)
+        {
+            OnFastReclaimEvent(e);
+            return;
+        }
+
+        if (e.ProviderName != MetricsProvider)
+        {
+            return;
+        }
+
+        string eventName = e.EventName;
+        if (eventName == "MultipleSessionsNotSupportedError")
+        {
+            if (Payload(e, "runningSessionId") != _sessionId)
+            {
+                _error = "Another metrics session (dotnet-counters, dotnet-monitor, another fastreclaim monitor) is already collecting from this process; only one can run at a time.";
+            }
+
+            return;
+        }
+
+        if (Payload(e, "sessionId") != _sessionId)
+        {
+            return;
+        }
+
+        switch (eventName)
+        {
+            case "CollectionStop":
+                if (_dataThisCollection)
+                {
+                    _dataThisCollection = false;
+                    Interlocked.Increment(ref _collectionsWithData);
+                }
+
+                return;
+            case "Error":
+                _error = Payload(e, "errorMessage");
+                return;
+            case "ObservableInstrumentCallbackError":
+                _error = "An instrument callback failed in the target: " + Payload(e, "errorMessage");
+                return;
+        }
+
+        if (Payload(e, "meterName") != _meter)
+        {
+            return;
+        }
+
+        MetricSeries? series = eventName switch
+        {
+            "GaugeValuePublished" => Series(e, MetricKind.Gauge, Payload(e, "lastValue"), rate: null),
+            "CounterRateValuePublished" => Series(e, MetricKind.Counter, Payload(e, "value"), Payload(e, "rate")),
+            "UpDownCounterRateValuePublished" => Series(e, MetricKind.UpDownCounter, Payload(e, "value"), rate: null),
+            "HistogramValuePublished" => Histogram(e),
+            _ => null,
+        };
+        if (series is not null)
+        {
+            _series[(series.Instrument, series.Tags)] = series;
+            _dataThisCollection = true;
+        }
+    }
+
+    private MetricSeries? Series(TraceEvent e, MetricKind kind, string valueText, string? rate)
+    {
+        // An empty value means the series had no measurement in this interval: keep the previous one.
+        if (!double.TryParse(valueText, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
+        {
+            return null;
+        }
+
+        double? perSecond = double.TryParse(rate, NumberStyles.Float, CultureInfo.InvariantCulture, out double delta)
+            ? delta / _intervalSeconds
+            : null;
+        return new MetricSeries(Payload(e, "instrumentName"), Payload(e, "tags"), Payload(e, "unit"), kind, value, perSecond, "", e.TimeStamp);
+    }
+
+    private static MetricSeries? Histogram(TraceEvent e)
+    {
+        // quantiles: "0.5=1.2;0.95=3.4;0.99=5.6"; count: measurements in the interval.
+        string quantiles = Payload(e, "quantiles");
+        if (quantiles.Length == 0)
+        {
+            return null;
+        }
+
+        string shown = string.Join(' ', quantiles.Split(';', StringSplitOptions.RemoveEmptyEntries)
+            .Select(q => q.Split('='))
+            .Where(kv => kv.Length == 2 && double.TryParse(kv[0], NumberStyles.Float, CultureInfo.InvariantCulture, out _))
+            .Select(kv => $"p{double.Parse(kv[0], CultureInfo.InvariantCulture) * 100:0.#}={kv[1]}"));
+        double count = Convert.ToDouble(e.PayloadByName("count") ?? 0, CultureInfo.InvariantCulture);
+        return new MetricSeries(Payload(e, "instrumentName"), Payload(e, "tags"), Payload(e, "unit"), MetricKind.Histogram, count, null, shown, e.TimeStamp);
+    }
+
+    private void OnFastReclaimEvent(TraceEvent e)
+    {
+        if (e.EventName.StartsWith("ReaderStall", StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _stalls);
+        }
+        else if (e.EventName.StartsWith("Sweep", StringComparison.Ordinal))
+        {
+            Interlocked.Increment(ref _sweeps);
+        }
+
+        string message = e.FormattedMessage ?? e.EventName;
+        _recentEvents.Enqueue($"{e.TimeStamp:HH:mm:ss} {message}");
+        while (_recentEvents.Count > RecentEventsKept)
+        {
+            _recentEvents.TryDequeue(out _);
+        }
+    }
+
+    private static string Payload(TraceEvent e, string name) => e.PayloadByName(name)?.ToString() ?? "";
+
+    public void Dispose()
+    {
+        try
+        {
+            _session.Stop();
+        }
+        catch (Exception e) when (e is ServerNotAvailableException or IOException or EndOfStreamException or TimeoutException)
+        {
+            // The target has already exited: there is no session left to stop.
+        }
+
+        Completion.Wait(TimeSpan.FromSeconds(5));
+        _source.Dispose();
+        _session.Dispose();
+    }
+}
