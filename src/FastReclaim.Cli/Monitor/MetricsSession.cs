@@ -130,7 +130,7 @@ internal sealed class MetricsSession : IDisposable
         var deadline = Stopwatch.StartNew();
         while (CollectionsWithData < count)
         {
-            if (deadline.Elapsed >= timeout || Completion.IsCompleted || cancellation.IsCancellationRequested)
+            if ((timeout != Timeout.InfiniteTimeSpan && deadline.Elapsed >= timeout) || Completion.IsCompleted || cancellation.IsCancellationRequested)
             {
                 return false;
             }
@@ -179,7 +179,8 @@ internal sealed class MetricsSession : IDisposable
 
         switch (eventName)
         {
-            case "CollectionStop":
+            // TraceEvent names the Stop-opcode event "Collection/Stop".
+            case "CollectionStop" or "Collection/Stop":
                 if (_dataThisCollection)
                 {
                     _dataThisCollection = false;
@@ -257,7 +258,7 @@ internal sealed class MetricsSession : IDisposable
             Interlocked.Increment(ref _sweeps);
         }
 
-        string message = e.FormattedMessage ?? e.EventName;
+        string message = e.EventName + " " + string.Join(' ', e.PayloadNames.Select((name, i) => $"{name}={e.PayloadValue(i)}"));
         _recentEvents.Enqueue($"{e.TimeStamp:HH:mm:ss} {message}");
         while (_recentEvents.Count > RecentEventsKept)
         {

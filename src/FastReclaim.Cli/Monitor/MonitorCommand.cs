@@ -118,7 +118,7 @@ internal static class MonitorCommand
             await output.FlushAsync(cancellation).ConfigureAwait(false);
             if (shown == settings.Refreshes || !await session.WaitForCollectionsAsync(session.CollectionsWithData + 1, Timeout.InfiniteTimeSpan, cancellation).ConfigureAwait(false))
             {
-                return await EndAsync(session, settings, output).ConfigureAwait(false);
+                return await EndAsync(session, settings, output, cancellation).ConfigureAwait(false);
             }
         }
     }
@@ -138,12 +138,12 @@ internal static class MonitorCommand
                 }
             }
         }).ConfigureAwait(false);
-        return await EndAsync(session, settings, Console.Out).ConfigureAwait(false);
+        return await EndAsync(session, settings, Console.Out, cancellation).ConfigureAwait(false);
     }
 
-    private static async Task<int> EndAsync(MetricsSession session, MonitorSettings settings, TextWriter output)
+    private static async Task<int> EndAsync(MetricsSession session, MonitorSettings settings, TextWriter output, CancellationToken cancellation)
     {
-        if (session.Completion.IsCompleted)
+        if (!cancellation.IsCancellationRequested && session.Completion.IsCompleted)
         {
             await output.WriteLineAsync($"Process {settings.ProcessId} exited.").ConfigureAwait(false);
         }

@@ -37,9 +37,6 @@ internal static class FastReclaimMetrics
     /// <summary>Tag with the paging level of a page-table size: <c>pte</c>, <c>pmd</c>, <c>pud</c>, <c>p4d</c>.</summary>
     internal const string LevelTag = "level";
 
-    // Until the Memory layer lands: replaced by PageAllocator.PageSize.
-    private const long TableBytes = 4096;
-
     /// <summary>Epoch domains alive in the process.</summary>
     internal static readonly MetricsRegistry<IEpochMetricsSource> EpochDomains = new();
 
@@ -76,7 +73,7 @@ internal static class FastReclaimMetrics
             static (s, id, list) =>
             {
                 PageTableReading r = s.ReadMetrics();
-                list.Add(new(r.PendingTables * TableBytes, SpaceTags(id, r.Policy)));
+                list.Add(new(r.PendingTables * PageAllocator.PageSize, SpaceTags(id, r.Policy)));
             }),
             "By", "Bytes of unhooked page tables retired and waiting for their grace period.");
         meter.CreateObservableCounter(ReclaimedTablesName, () => AddressSpaces.Collect(
@@ -145,10 +142,10 @@ internal static class FastReclaimMetrics
     {
         PageTableReading r = space.ReadMetrics();
         string policy = PolicyName(r.Policy);
-        list.Add(new(r.PteTables * TableBytes, LevelTags(id, policy, "pte")));
-        list.Add(new(r.PmdTables * TableBytes, LevelTags(id, policy, "pmd")));
-        list.Add(new(r.PudTables * TableBytes, LevelTags(id, policy, "pud")));
-        list.Add(new(r.P4dTables * TableBytes, LevelTags(id, policy, "p4d")));
+        list.Add(new(r.PteTables * PageAllocator.PageSize, LevelTags(id, policy, "pte")));
+        list.Add(new(r.PmdTables * PageAllocator.PageSize, LevelTags(id, policy, "pmd")));
+        list.Add(new(r.PudTables * PageAllocator.PageSize, LevelTags(id, policy, "pud")));
+        list.Add(new(r.P4dTables * PageAllocator.PageSize, LevelTags(id, policy, "p4d")));
     }
 
     private static KeyValuePair<string, object?> DomainTagOf(int id) => new(DomainTag, id);

@@ -7,7 +7,7 @@ namespace FastReclaim.Tests.Diagnostics;
 [Collection(DiagnosticsCollection.Name)]
 public class FastReclaimMetricsTests
 {
-    private const long PageSize = 4096;
+    private const long PageSize = PageAllocator.PageSize;
 
     [Fact]
     public void Epoch_Instruments_Report_A_Registered_Domain_Reading_Tagged_With_Its_Id()

@@ -1,0 +1,81 @@
+using System.CommandLine;
+using System.Diagnostics;
+using FastReclaim.Cli;
+
+namespace FastReclaim.Tests.Cli;
+
+public class MonitorCommandTests
+{
+    private static readonly TimeSpan s_shortTimeout = TimeSpan.FromSeconds(2);
+
+    [Fact]
+    public async Task Missing_Process_Exits_With_Attach_Error_Naming_The_Pid()
+    {
+        int pid = UnusedProcessId();
+        var error = new StringWriter();
+
+        int code = await MonitorCommand.RunAsync(Settings(pid), TextWriter.Null, error, TestContext.Current.CancellationToken);
+
+        Assert.Equal(MonitorException.AttachFailed, code);
+        Assert.Contains($"No process with id {pid}", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Process_Without_Dotnet_Runtime_Exits_With_Attach_Error_Naming_The_Pid()
+    {
+        Assert.SkipUnless(File.Exists("/bin/sleep"), "needs /bin/sleep as a non-.NET process");
+        using var sleeper = Process.Start("/bin/sleep", "30");
+        try
+        {
+            var error = new StringWriter();
+
+            int code = await MonitorCommand.RunAsync(Settings(sleeper.Id), TextWriter.Null, error, TestContext.Current.CancellationToken);
+
+            Assert.Equal(MonitorException.AttachFailed, code);
+            Assert.Contains($"Process {sleeper.Id} (sleep) has no .NET diagnostics endpoint", error.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            sleeper.Kill();
+        }
+    }
+
+    [Theory]
+    [InlineData("monitor 0", "Process id must be positive, got 0.")]
+    [InlineData("monitor 42 --refresh-interval 0", "--refresh-interval must be a positive number of seconds, got 0.")]
+    [InlineData("monitor 42 --timeout -1", "--timeout must be a positive number of seconds, got -1.")]
+    [InlineData("monitor 42 --refreshes -3", "--refreshes must be 0 or more, got -3.")]
+    public void Bad_Arguments_Are_Rejected_With_The_Value(string commandLine, string message)
+    {
+        var root = new RootCommand { MonitorCommand.Create() };
+
+        ParseResult parse = root.Parse(commandLine);
+
+        Assert.Contains(message, parse.Errors.Select(e => e.Message));
+    }
+
+    [Fact]
+    public void Plain_Line_Shows_Instrument_Tags_Value_Unit_And_Rate()
+    {
+        var series = new MetricSeries("fastreclaim.epoch.freed", "domain=1", "{item}", MetricKind.Counter, 6100, 2000, "", DateTime.UnixEpoch);
+
+        Assert.Equal("fastreclaim.epoch.freed{domain=1} 6100 {item} rate=2000/s", series.ToPlainLine());
+    }
+
+    [Fact]
+    public void Plain_Line_Of_A_Histogram_Shows_Its_Quantiles()
+    {
+        var series = new MetricSeries("fastreclaim.epoch.grace_period", "domain=2", "ms", MetricKind.Histogram, 20, null, "p50=1.5 p95=3 p99=4", DateTime.UnixEpoch);
+
+        Assert.Equal("fastreclaim.epoch.grace_period{domain=2} 20 ms p50=1.5 p95=3 p99=4", series.ToPlainLine());
+    }
+
+    private static MonitorSettings Settings(int pid) => new(pid, TimeSpan.FromSeconds(1), s_shortTimeout, Refreshes: 1, Plain: true);
+
+    private static int UnusedProcessId()
+    {
+        // Linux pid_max is at most 2^22: ids above it are never in use.
+        const int AbovePidMax = (1 << 22) + 1;
+        return AbovePidMax;
+    }
+}
