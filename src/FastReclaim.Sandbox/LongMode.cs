@@ -78,13 +78,23 @@ internal static class LongMode
     {
         var code = new KvmSegment
         {
-            Limit = 0xFFFF_FFFF, Selector = CodeSelector, Type = SegmentTypeCodeExecuteReadAccessed,
-            Present = 1, System = 1, Long = 1, Granularity = 1,
+            Limit = 0xFFFF_FFFF,
+            Selector = CodeSelector,
+            Type = SegmentTypeCodeExecuteReadAccessed,
+            Present = 1,
+            System = 1,
+            Long = 1,
+            Granularity = 1,
         };
         var data = new KvmSegment
         {
-            Limit = 0xFFFF_FFFF, Selector = DataSelector, Type = SegmentTypeDataReadWriteAccessed,
-            Present = 1, System = 1, DefaultBig = 1, Granularity = 1,
+            Limit = 0xFFFF_FFFF,
+            Selector = DataSelector,
+            Type = SegmentTypeDataReadWriteAccessed,
+            Present = 1,
+            System = 1,
+            DefaultBig = 1,
+            Granularity = 1,
         };
         registers.Cs = code;
         registers.Ds = registers.Es = registers.Fs = registers.Gs = registers.Ss = data;
