@@ -1,0 +1,17 @@
+namespace FastReclaim;
+
+/// <summary>
+/// Deliberately broken variants of the reclaimer, for tests only: each removes one of the two things that make
+/// reclamation safe, so a torture test can show it notices.
+/// </summary>
+internal enum EpochFault
+{
+    /// <summary>The correct reclaimer.</summary>
+    None,
+
+    /// <summary>Retire runs the callback at once: the use-after-free of the seed thread.</summary>
+    FreeAtOnce,
+
+    /// <summary>The advancer moves the epoch without looking at the reader slots (and without the fence).</summary>
+    IgnoreReaders,
+}

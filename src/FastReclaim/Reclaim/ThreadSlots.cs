@@ -1,0 +1,43 @@
+using System.Runtime.CompilerServices;
+
+namespace FastReclaim;
+
+/// <summary>
+/// The calling thread's automatic <see cref="ReaderSlot"/>s, one per <see cref="EpochDomain"/> it has used.
+/// </summary>
+/// <remarks>
+/// Kept in a class of its own with no static constructor, so the JIT reaches the thread statics inline (the
+/// same reason Tsavorite moved <c>LightEpoch</c>'s thread statics into <c>EpochContext</c>).
+/// The hot path reads only <see cref="Last"/>: a thread that works with one domain never looks further.
+/// </remarks>
+internal static class ThreadSlots
+{
+    [ThreadStatic]
+    private static ReaderSlot? t_last;
+
+    [ThreadStatic]
+    private static ThreadSlotOwner? t_owner;
+
+    /// <summary>The slot this thread used last (in any domain).</summary>
+    internal static ReaderSlot? Last
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => t_last;
+        set => t_last = value;
+    }
+
+    /// <summary>This thread's slot list, created on first use; its finalizer releases the slots when the thread has exited.</summary>
+    internal static ThreadSlotOwner Owner => t_owner ??= new ThreadSlotOwner();
+
+    /// <summary>This thread's slot in <paramref name="domain"/>, or null; never registers.</summary>
+    internal static ReaderSlot? Find(EpochDomain domain)
+    {
+        ReaderSlot? last = t_last;
+        if (last is not null && ReferenceEquals(last.Domain, domain))
+        {
+            return last;
+        }
+
+        return t_owner?.Find(domain);
+    }
+}
