@@ -246,7 +246,10 @@ public sealed unsafe class PageAllocatorTests
         const ulong guestBase = 0x4000_0000;
         using var allocator = new PageAllocator(new PageAllocatorOptions
         {
-            Poison = true, ChunkBytes = SmallChunk, ArenaBytes = 4 * SmallChunk, FrameMapping = FrameMapping.ArenaAt(guestBase),
+            Poison = true,
+            ChunkBytes = SmallChunk,
+            ArenaBytes = 4 * SmallChunk,
+            FrameMapping = FrameMapping.ArenaAt(guestBase),
         });
         Assert.Equal(4 * SmallChunk, allocator.ArenaBytes);
         Assert.Equal(0, allocator.ArenaBase % SmallChunk);
