@@ -1,0 +1,175 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace FastReclaim;
+
+/// <summary>
+/// SIMD scans of page-table pages (512 eight-byte entries): is a page empty, where is its first entry, how many
+/// entries does it hold, which of many pages are empty.
+/// </summary>
+/// <remarks>
+/// Uses the widest vector the CPU accelerates (512, 256 or 128 bits, else 64-bit scalar code); the choice is made
+/// by the JIT, so the unused paths cost nothing. The page forms take a 4 KiB-aligned page pointer, such as one from
+/// <see cref="PageAllocator.Allocate"/>; the span forms accept any run of entries. The caller keeps the memory alive
+/// and readable for the duration of the call (for a page table walked concurrently, inside an epoch guard).
+/// </remarks>
+public static unsafe class PageScan
+{
+    private const nuint EntriesPerPage = PageAllocator.EntriesPerPage;
+
+    /// <summary>True when all 512 entries of the 4 KiB page at <paramref name="page"/> are 0.</summary>
+    /// <param name="page">A 4 KiB-aligned page.</param>
+    /// <exception cref="ArgumentException"><paramref name="page"/> is 0 or not 4 KiB-aligned.</exception>
+    public static bool IsZero(nint page) => IsZero(Entries(page), EntriesPerPage);
+
+    /// <summary>Index (0-511) of the first non-zero entry of the 4 KiB page at <paramref name="page"/>, or -1 when it is all zero.</summary>
+    /// <param name="page">A 4 KiB-aligned page.</param>
+    /// <exception cref="ArgumentException"><paramref name="page"/> is 0 or not 4 KiB-aligned.</exception>
+    public static int FirstNonZero(nint page) => FirstNonZero(Entries(page), EntriesPerPage);
+
+    /// <summary>Number of non-zero entries (0-512) of the 4 KiB page at <paramref name="page"/>.</summary>
+    /// <param name="page">A 4 KiB-aligned page.</param>
+    /// <exception cref="ArgumentException"><paramref name="page"/> is 0 or not 4 KiB-aligned.</exception>
+    public static int CountNonZero(nint page) => CountNonZero(Entries(page), EntriesPerPage);
+
+    /// <summary>True when every entry of <paramref name="entries"/> is 0 (also when it is empty).</summary>
+    public static bool IsZero(ReadOnlySpan<ulong> entries)
+    {
+        fixed (ulong* start = entries)
+        {
+            return IsZero(start, (nuint)entries.Length);
+        }
+    }
+
+    /// <summary>Index of the first non-zero entry of <paramref name="entries"/>, or -1 when there is none.</summary>
+    public static int FirstNonZero(ReadOnlySpan<ulong> entries)
+    {
+        fixed (ulong* start = entries)
+        {
+            return FirstNonZero(start, (nuint)entries.Length);
+        }
+    }
+
+    /// <summary>Number of non-zero entries of <paramref name="entries"/>.</summary>
+    public static int CountNonZero(ReadOnlySpan<ulong> entries)
+    {
+        fixed (ulong* start = entries)
+        {
+            return CountNonZero(start, (nuint)entries.Length);
+        }
+    }
+
+    /// <summary>
+    /// Scans every page of <paramref name="pages"/> and writes the indexes (into <paramref name="pages"/>, ascending)
+    /// of the all-zero ones to the start of <paramref name="zeroIndexes"/>.
+    /// </summary>
+    /// <param name="pages">4 KiB-aligned pages.</param>
+    /// <param name="zeroIndexes">Receives the indexes; must be at least as long as <paramref name="pages"/>.</param>
+    /// <returns>How many pages are all zero (the number of indexes written).</returns>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="zeroIndexes"/> is shorter than <paramref name="pages"/>, or a page is 0 or not 4 KiB-aligned;
+    /// nothing is written.
+    /// </exception>
+    public static int FindZeroPages(ReadOnlySpan<nint> pages, Span<int> zeroIndexes)
+    {
+        if (zeroIndexes.Length < pages.Length)
+        {
+            throw new ArgumentException(
+                $"{nameof(zeroIndexes)} has {zeroIndexes.Length} slots for {pages.Length} pages.", nameof(zeroIndexes));
+        }
+
+        for (int i = 0; i < pages.Length; i++)
+        {
+            if ((pages[i] & (PageAllocator.PageSize - 1)) != 0 || pages[i] == 0)
+            {
+                throw NotAPage(pages[i], $"{nameof(pages)}[{i}]");
+            }
+        }
+
+        int found = 0;
+        for (int i = 0; i < pages.Length; i++)
+        {
+            if (IsZero((ulong*)pages[i], EntriesPerPage))
+            {
+                zeroIndexes[found++] = i;
+            }
+        }
+
+        return found;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsZero(ulong* entries, nuint count)
+    {
+        if (Vector512.IsHardwareAccelerated)
+        {
+            return PageScanKernels<Width512, Vector512<ulong>>.IsZero(entries, count);
+        }
+
+        if (Vector256.IsHardwareAccelerated)
+        {
+            return PageScanKernels<Width256, Vector256<ulong>>.IsZero(entries, count);
+        }
+
+        if (Vector128.IsHardwareAccelerated)
+        {
+            return PageScanKernels<Width128, Vector128<ulong>>.IsZero(entries, count);
+        }
+
+        return PageScanKernels<ScalarWidth, ulong>.IsZero(entries, count);
+    }
+
+    private static int FirstNonZero(ulong* entries, nuint count)
+    {
+        if (Vector512.IsHardwareAccelerated)
+        {
+            return PageScanKernels<Width512, Vector512<ulong>>.FirstNonZero(entries, count);
+        }
+
+        if (Vector256.IsHardwareAccelerated)
+        {
+            return PageScanKernels<Width256, Vector256<ulong>>.FirstNonZero(entries, count);
+        }
+
+        if (Vector128.IsHardwareAccelerated)
+        {
+            return PageScanKernels<Width128, Vector128<ulong>>.FirstNonZero(entries, count);
+        }
+
+        return PageScanKernels<ScalarWidth, ulong>.FirstNonZero(entries, count);
+    }
+
+    private static int CountNonZero(ulong* entries, nuint count)
+    {
+        if (Vector512.IsHardwareAccelerated)
+        {
+            return PageScanKernels<Width512, Vector512<ulong>>.CountNonZero(entries, count);
+        }
+
+        if (Vector256.IsHardwareAccelerated)
+        {
+            return PageScanKernels<Width256, Vector256<ulong>>.CountNonZero(entries, count);
+        }
+
+        if (Vector128.IsHardwareAccelerated)
+        {
+            return PageScanKernels<Width128, Vector128<ulong>>.CountNonZero(entries, count);
+        }
+
+        return PageScanKernels<ScalarWidth, ulong>.CountNonZero(entries, count);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong* Entries(nint page)
+    {
+        if ((page & (PageAllocator.PageSize - 1)) != 0 || page == 0)
+        {
+            throw NotAPage(page, nameof(page));
+        }
+
+        return (ulong*)page;
+    }
+
+    private static ArgumentException NotAPage(nint page, string name) =>
+        new($"0x{page:X} is not a non-null, {PageAllocator.PageSize}-byte aligned page.", name);
+}

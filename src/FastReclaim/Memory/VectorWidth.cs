@@ -1,0 +1,151 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace FastReclaim;
+
+/// <summary>
+/// The few vector operations <see cref="PageScanKernels{TWidth, TVector}"/> needs, over 64-bit lanes, for one
+/// vector width. Implemented by empty structs so the JIT compiles a specialised, fully inlined copy of each kernel
+/// per width; <see cref="ScalarWidth"/> makes the same kernel the scalar path.
+/// </summary>
+internal unsafe interface IVectorWidth<TVector>
+    where TVector : struct
+{
+    /// <summary>64-bit lanes per vector.</summary>
+    static abstract int Lanes { get; }
+
+    static abstract TVector Zero { get; }
+
+    static abstract TVector Load(ulong* source);
+
+    static abstract TVector Or(TVector left, TVector right);
+
+    static abstract TVector Add(TVector left, TVector right);
+
+    static abstract bool IsZero(TVector value);
+
+    /// <summary>Bit i set when lane i is non-zero.</summary>
+    static abstract uint NonZeroLanes(TVector value);
+
+    /// <summary>All bits set in each lane that is zero (that is, -1 per zero lane), 0 elsewhere.</summary>
+    static abstract TVector ZeroLaneMask(TVector value);
+
+    /// <summary>The wrapping sum of the lanes.</summary>
+    static abstract ulong Sum(TVector value);
+}
+
+internal readonly unsafe struct ScalarWidth : IVectorWidth<ulong>
+{
+    public static int Lanes => 1;
+
+    public static ulong Zero => 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Load(ulong* source) => *source;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Or(ulong left, ulong right) => left | right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Add(ulong left, ulong right) => left + right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsZero(ulong value) => value == 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint NonZeroLanes(ulong value) => value != 0 ? 1u : 0u;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong ZeroLaneMask(ulong value) => value == 0 ? ulong.MaxValue : 0;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Sum(ulong value) => value;
+}
+
+internal readonly unsafe struct Width128 : IVectorWidth<Vector128<ulong>>
+{
+    public static int Lanes => Vector128<ulong>.Count;
+
+    public static Vector128<ulong> Zero => Vector128<ulong>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<ulong> Load(ulong* source) => Vector128.Load(source);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<ulong> Or(Vector128<ulong> left, Vector128<ulong> right) => left | right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<ulong> Add(Vector128<ulong> left, Vector128<ulong> right) => left + right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsZero(Vector128<ulong> value) => value == Vector128<ulong>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint NonZeroLanes(Vector128<ulong> value) =>
+        ~Vector128.Equals(value, Vector128<ulong>.Zero).ExtractMostSignificantBits() & ((1u << Vector128<ulong>.Count) - 1);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<ulong> ZeroLaneMask(Vector128<ulong> value) => Vector128.Equals(value, Vector128<ulong>.Zero);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Sum(Vector128<ulong> value) => Vector128.Sum(value);
+}
+
+internal readonly unsafe struct Width256 : IVectorWidth<Vector256<ulong>>
+{
+    public static int Lanes => Vector256<ulong>.Count;
+
+    public static Vector256<ulong> Zero => Vector256<ulong>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<ulong> Load(ulong* source) => Vector256.Load(source);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<ulong> Or(Vector256<ulong> left, Vector256<ulong> right) => left | right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<ulong> Add(Vector256<ulong> left, Vector256<ulong> right) => left + right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsZero(Vector256<ulong> value) => value == Vector256<ulong>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint NonZeroLanes(Vector256<ulong> value) =>
+        ~Vector256.Equals(value, Vector256<ulong>.Zero).ExtractMostSignificantBits() & ((1u << Vector256<ulong>.Count) - 1);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<ulong> ZeroLaneMask(Vector256<ulong> value) => Vector256.Equals(value, Vector256<ulong>.Zero);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Sum(Vector256<ulong> value) => Vector256.Sum(value);
+}
+
+internal readonly unsafe struct Width512 : IVectorWidth<Vector512<ulong>>
+{
+    public static int Lanes => Vector512<ulong>.Count;
+
+    public static Vector512<ulong> Zero => Vector512<ulong>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<ulong> Load(ulong* source) => Vector512.Load(source);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<ulong> Or(Vector512<ulong> left, Vector512<ulong> right) => left | right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<ulong> Add(Vector512<ulong> left, Vector512<ulong> right) => left + right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static bool IsZero(Vector512<ulong> value) => value == Vector512<ulong>.Zero;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint NonZeroLanes(Vector512<ulong> value) =>
+        (uint)(~Vector512.Equals(value, Vector512<ulong>.Zero).ExtractMostSignificantBits() & ((1ul << Vector512<ulong>.Count) - 1));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<ulong> ZeroLaneMask(Vector512<ulong> value) => Vector512.Equals(value, Vector512<ulong>.Zero);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Sum(Vector512<ulong> value) => Vector512.Sum(value);
+}

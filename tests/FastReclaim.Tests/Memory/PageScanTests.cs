@@ -1,0 +1,231 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace FastReclaim.Tests.Memory;
+
+/// <summary>
+/// Every scan path (scalar, 128, 256, 512 bits) is forced here, whatever this CPU would pick, and checked against a
+/// plain loop written in the test. Vector widths the CPU does not accelerate still run (the runtime emulates them).
+/// </summary>
+public sealed unsafe class PageScanTests : IDisposable
+{
+    private const int Entries = PageAllocator.PageSize / sizeof(ulong);
+    private const int BitsPerPage = PageAllocator.PageSize * 8;
+
+    private readonly PageAllocator _allocator = new(new PageAllocatorOptions { Poison = true });
+
+    public enum Path
+    {
+        Scalar,
+        Vector128,
+        Vector256,
+        Vector512,
+        Public,
+    }
+
+    public static TheoryData<Path> AllPaths => new(Enum.GetValues<Path>());
+
+    public void Dispose() => _allocator.Dispose();
+
+    private static bool IsZero(Path path, ulong* entries, int count) => path switch
+    {
+        Path.Scalar => PageScanKernels<ScalarWidth, ulong>.IsZero(entries, (nuint)count),
+        Path.Vector128 => PageScanKernels<Width128, Vector128<ulong>>.IsZero(entries, (nuint)count),
+        Path.Vector256 => PageScanKernels<Width256, Vector256<ulong>>.IsZero(entries, (nuint)count),
+        Path.Vector512 => PageScanKernels<Width512, Vector512<ulong>>.IsZero(entries, (nuint)count),
+        _ => count == Entries && (nint)entries % PageAllocator.PageSize == 0
+            ? PageScan.IsZero((nint)entries)
+            : PageScan.IsZero(new ReadOnlySpan<ulong>(entries, count)),
+    };
+
+    private static int FirstNonZero(Path path, ulong* entries, int count) => path switch
+    {
+        Path.Scalar => PageScanKernels<ScalarWidth, ulong>.FirstNonZero(entries, (nuint)count),
+        Path.Vector128 => PageScanKernels<Width128, Vector128<ulong>>.FirstNonZero(entries, (nuint)count),
+        Path.Vector256 => PageScanKernels<Width256, Vector256<ulong>>.FirstNonZero(entries, (nuint)count),
+        Path.Vector512 => PageScanKernels<Width512, Vector512<ulong>>.FirstNonZero(entries, (nuint)count),
+        _ => count == Entries && (nint)entries % PageAllocator.PageSize == 0
+            ? PageScan.FirstNonZero((nint)entries)
+            : PageScan.FirstNonZero(new ReadOnlySpan<ulong>(entries, count)),
+    };
+
+    private static int CountNonZero(Path path, ulong* entries, int count) => path switch
+    {
+        Path.Scalar => PageScanKernels<ScalarWidth, ulong>.CountNonZero(entries, (nuint)count),
+        Path.Vector128 => PageScanKernels<Width128, Vector128<ulong>>.CountNonZero(entries, (nuint)count),
+        Path.Vector256 => PageScanKernels<Width256, Vector256<ulong>>.CountNonZero(entries, (nuint)count),
+        Path.Vector512 => PageScanKernels<Width512, Vector512<ulong>>.CountNonZero(entries, (nuint)count),
+        _ => count == Entries && (nint)entries % PageAllocator.PageSize == 0
+            ? PageScan.CountNonZero((nint)entries)
+            : PageScan.CountNonZero(new ReadOnlySpan<ulong>(entries, count)),
+    };
+
+    /// <summary>The reference: one entry at a time.</summary>
+    private static (bool IsZero, int First, int Count) Reference(ulong* entries, int count)
+    {
+        int first = -1, nonZero = 0;
+        for (int i = 0; i < count; i++)
+        {
+            if (entries[i] != 0)
+            {
+                nonZero++;
+                if (first < 0)
+                {
+                    first = i;
+                }
+            }
+        }
+
+        return (nonZero == 0, first, nonZero);
+    }
+
+    private static void AssertMatchesReference(Path path, ulong* entries, int count)
+    {
+        var expected = Reference(entries, count);
+        Assert.Equal(expected, (IsZero(path, entries, count), FirstNonZero(path, entries, count), CountNonZero(path, entries, count)));
+    }
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
+    public void All_Zero_Page_Is_Zero_With_No_First_And_No_Count(Path path)
+    {
+        var page = (ulong*)_allocator.Allocate();
+        Assert.True(IsZero(path, page, Entries));
+        Assert.Equal(-1, FirstNonZero(path, page, Entries));
+        Assert.Equal(0, CountNonZero(path, page, Entries));
+    }
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
+    public void A_Single_Set_Bit_Is_Found_At_Every_One_Of_The_32768_Positions(Path path)
+    {
+        var page = (ulong*)_allocator.Allocate();
+        for (int bit = 0; bit < BitsPerPage; bit++)
+        {
+            int entry = bit / 64;
+            page[entry] = 1UL << (bit % 64);
+            if (IsZero(path, page, Entries) || FirstNonZero(path, page, Entries) != entry || CountNonZero(path, page, Entries) != 1)
+            {
+                Assert.Fail($"bit {bit} (entry {entry}): IsZero={IsZero(path, page, Entries)}, FirstNonZero={FirstNonZero(path, page, Entries)}, CountNonZero={CountNonZero(path, page, Entries)}");
+            }
+
+            page[entry] = 0;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
+    public void Random_Pages_Match_The_Reference(Path path)
+    {
+        var random = new Random(1234 + (int)path);
+        var page = (ulong*)_allocator.Allocate();
+        for (int round = 0; round < 2000; round++)
+        {
+            new Span<ulong>(page, Entries).Clear();
+            int density = random.Next(6);
+            int set = density switch { 0 => 0, 1 => 1, 2 => 2, 3 => random.Next(16), 4 => random.Next(Entries), _ => Entries };
+            for (int k = 0; k < set; k++)
+            {
+                page[random.Next(Entries)] = (ulong)random.NextInt64() | 1UL << random.Next(64);
+            }
+
+            AssertMatchesReference(path, page, Entries);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
+    public void Unaligned_Runs_Of_Any_Length_Match_The_Reference(Path path)
+    {
+        const int BufferBytes = 2 * PageAllocator.PageSize;
+        var random = new Random(99 + (int)path);
+        byte* buffer = (byte*)NativeMemory.AlignedAlloc(BufferBytes, 64);
+        try
+        {
+            for (int round = 0; round < 3000; round++)
+            {
+                int byteOffset = random.Next(64);
+                int count = random.Next(3) == 0 ? random.Next(20) : random.Next((BufferBytes - 64) / sizeof(ulong));
+                var entries = (ulong*)(buffer + byteOffset);
+                new Span<byte>(buffer, BufferBytes).Clear();
+
+                // Guard entries just outside the run must never be seen.
+                if (byteOffset >= sizeof(ulong))
+                {
+                    entries[-1] = ulong.MaxValue;
+                }
+
+                entries[count] = ulong.MaxValue;
+                if (count > 0 && random.Next(4) != 0)
+                {
+                    entries[random.Next(count)] = 1UL << random.Next(64);
+                    if (random.Next(2) == 0)
+                    {
+                        entries[random.Next(count)] = 1UL << random.Next(64);
+                    }
+                }
+
+                AssertMatchesReference(path, entries, count);
+            }
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(buffer);
+        }
+    }
+
+    [Fact]
+    public void FindZeroPages_Reports_The_Indexes_Of_The_Empty_Pages_In_Order()
+    {
+        var pages = Enumerable.Range(0, 40).Select(_ => _allocator.Allocate()).ToArray();
+        var expected = new List<int>();
+        for (int i = 0; i < pages.Length; i++)
+        {
+            if (i % 3 == 1)
+            {
+                ((ulong*)pages[i])[(i * 37) % Entries] = 1UL << (i % 64);
+            }
+            else
+            {
+                expected.Add(i);
+            }
+        }
+
+        var indexes = new int[pages.Length];
+        int found = PageScan.FindZeroPages(pages, indexes);
+        Assert.Equal(expected, indexes.Take(found));
+        Assert.Equal(0, PageScan.FindZeroPages([], []));
+    }
+
+    [Fact]
+    public void FindZeroPages_Rejects_A_Short_Output_Or_A_Bad_Page_And_Writes_Nothing()
+    {
+        nint page = _allocator.Allocate();
+        var indexes = new[] { -7, -7 };
+        Assert.Throws<ArgumentException>("zeroIndexes", () => PageScan.FindZeroPages([page, page], indexes.AsSpan(0, 1)));
+        var e = Assert.Throws<ArgumentException>(() => PageScan.FindZeroPages([page, page + 8], indexes));
+        Assert.Contains("pages[1]", e.Message, StringComparison.Ordinal);
+        Assert.Equal([-7, -7], indexes);
+    }
+
+    [Fact]
+    public void Page_Forms_Reject_Null_And_Misaligned_Pointers()
+    {
+        nint page = _allocator.Allocate();
+        foreach (nint bad in new[] { 0, page + 8, page + 1 })
+        {
+            Assert.Throws<ArgumentException>("page", () => PageScan.IsZero(bad));
+            Assert.Throws<ArgumentException>("page", () => PageScan.FirstNonZero(bad));
+            Assert.Throws<ArgumentException>("page", () => PageScan.CountNonZero(bad));
+        }
+    }
+
+    [Fact]
+    public void A_Freed_Poisoned_Page_Is_Full()
+    {
+        nint page = _allocator.Allocate();
+        _allocator.Free(page);
+        Assert.Equal(0, PageScan.FirstNonZero(page));
+        Assert.Equal(Entries, PageScan.CountNonZero(page));
+    }
+}
