@@ -1,0 +1,176 @@
+using FastReclaim.PerfGate;
+
+namespace FastReclaim.Tests.PerfGate;
+
+public class GateComparerTests
+{
+    private const string Suite = "ScanBenchmarks";
+    private const string BaselineName = "Bench." + Suite + ".ScalarLoop(Size: 4096)";
+    private const string CaseName = "Bench." + Suite + ".IsZero(Size: 4096)";
+    private const int Iterations = 15;
+    private const double BaselineNs = 150;
+    private const double CaseNs = 10;
+
+    private static readonly GateOptions Options = new();
+
+    [Fact]
+    public void Identical_Results_Pass()
+    {
+        var run = Run(seed: 1);
+
+        var rows = GateComparer.Compare(run, run, Options);
+
+        Assert.DoesNotContain(rows, r => r.IsRegression);
+        Assert.Equal(Verdict.Same, Single(rows, CaseName).Verdict);
+    }
+
+    [Fact]
+    public void Two_Times_Slower_Case_Is_A_Regression()
+    {
+        var rows = GateComparer.Compare(Run(seed: 1), Run(seed: 2, caseNs: 2 * CaseNs), Options);
+
+        var row = Single(rows, CaseName);
+        Assert.Equal(Verdict.Slower, row.Verdict);
+        Assert.True(row.PValue < Options.Alpha, $"p = {row.PValue}");
+        Assert.InRange(row.Change, 0.9, 1.1);
+    }
+
+    [Fact]
+    public void Noise_And_A_Shift_Within_The_Threshold_Pass()
+    {
+        // 8% slower than before, with 5% jitter on both the case and its baseline: inside the 15% threshold.
+        var rows = GateComparer.Compare(Run(seed: 1, jitter: 0.05), Run(seed: 3, caseNs: 1.08 * CaseNs, jitter: 0.05), Options);
+
+        Assert.Equal(Verdict.Same, Single(rows, CaseName).Verdict);
+    }
+
+    [Fact]
+    public void Consistent_Shift_Below_The_Threshold_Passes_However_Significant()
+    {
+        // 10% slower with almost no noise: statistically certain, but inside the tolerated 15%.
+        var rows = GateComparer.Compare(Run(seed: 1, jitter: 0.001), Run(seed: 2, caseNs: 1.10 * CaseNs, jitter: 0.001), Options);
+
+        Assert.Equal(Verdict.Same, Single(rows, CaseName).Verdict);
+    }
+
+    [Fact]
+    public void Large_Shift_Drowned_In_Noise_Is_Not_Called_A_Regression()
+    {
+        // 13% beyond the threshold, but five iterations a side with 60% jitter cannot show it at alpha = 0.01.
+        var rows = GateComparer.Compare(Run(seed: 1, iterations: 5, jitter: 0.6), Run(seed: 4, iterations: 5, caseNs: 1.3 * CaseNs, jitter: 0.6), Options);
+
+        Assert.False(Single(rows, CaseName).IsRegression);
+    }
+
+    [Fact]
+    public void Slower_Machine_With_Unchanged_Ratios_Passes()
+    {
+        var rows = GateComparer.Compare(Run(seed: 1), Run(seed: 2, caseNs: 1.7 * CaseNs, baselineNs: 1.7 * BaselineNs), Options);
+
+        Assert.DoesNotContain(rows, r => r.IsRegression);
+    }
+
+    [Fact]
+    public void Faster_Case_Is_Reported_And_Passes()
+    {
+        var rows = GateComparer.Compare(Run(seed: 1), Run(seed: 2, caseNs: CaseNs / 2), Options);
+
+        Assert.Equal(Verdict.Faster, Single(rows, CaseName).Verdict);
+        Assert.DoesNotContain(rows, r => r.IsRegression);
+    }
+
+    [Fact]
+    public void Allocation_Growth_Is_A_Regression_Even_With_Unchanged_Time()
+    {
+        var rows = GateComparer.Compare(Run(seed: 1, caseBytes: 0), Run(seed: 1, caseBytes: 24), Options);
+
+        Assert.Equal(Verdict.MoreMemory, Single(rows, CaseName).Verdict);
+    }
+
+    [Fact]
+    public void Allocation_Growth_Of_The_Baseline_Itself_Is_A_Regression()
+    {
+        var rows = GateComparer.Compare(Run(seed: 1, baselineBytes: 100), Run(seed: 1, baselineBytes: 200), Options);
+
+        Assert.Equal(Verdict.MoreMemory, Single(rows, BaselineName).Verdict);
+    }
+
+    [Fact]
+    public void Slower_And_Allocating_More_Reports_Both()
+    {
+        var rows = GateComparer.Compare(Run(seed: 1, caseBytes: 64), Run(seed: 2, caseNs: 2 * CaseNs, caseBytes: 128), Options);
+
+        Assert.Equal(Verdict.SlowerAndMoreMemory, Single(rows, CaseName).Verdict);
+    }
+
+    [Theory]
+    [InlineData(0L, 8L, false)]     // the diagnoser's slack
+    [InlineData(0L, 9L, true)]
+    [InlineData(1000L, 1100L, false)] // 10%
+    [InlineData(1000L, 1101L, true)]
+    [InlineData(1000L, 500L, false)]
+    public void Allocation_Rule_Tolerates_Slack_And_Threshold(long before, long after, bool regressed) =>
+        Assert.Equal(regressed, GateComparer.AllocatesMore(before, after, Options));
+
+    [Fact]
+    public void Cases_Only_On_One_Side_Are_Listed_But_Do_Not_Fail()
+    {
+        var old = new ResultSet([Result(BaselineName, BaselineName, Times(1, BaselineNs, 0.02)), Result("Bench.S.Gone()", BaselineName, Times(2, CaseNs, 0.02))], "old");
+        var current = new ResultSet([Result(BaselineName, BaselineName, Times(3, BaselineNs, 0.02)), Result("Bench.S.New()", BaselineName, Times(4, CaseNs, 0.02))], "new");
+
+        var rows = GateComparer.Compare(old, current, Options);
+
+        Assert.Equal(Verdict.Missing, Single(rows, "Bench.S.Gone()").Verdict);
+        Assert.Equal(Verdict.Added, Single(rows, "Bench.S.New()").Verdict);
+        Assert.DoesNotContain(rows, r => r.IsRegression);
+    }
+
+    [Fact]
+    public void Case_Without_An_In_Class_Baseline_Is_Not_Comparable()
+    {
+        var run = new ResultSet([Result("Bench.S.Alone()", null, Times(1, CaseNs, 0.02))], "run");
+
+        var rows = GateComparer.Compare(run, run, Options);
+
+        Assert.Equal(Verdict.NotComparable, Assert.Single(rows).Verdict);
+    }
+
+    [Fact]
+    public void Ratios_Pair_Each_Iteration_With_The_Baselines_Same_Iteration()
+    {
+        var set = new ResultSet([Result(BaselineName, BaselineName, [100, 200, 400]), Result(CaseName, BaselineName, [10, 10, 10, 10])], "run");
+
+        Assert.Equal([0.1, 0.05, 0.025], set.RatiosOf(set.Find(CaseName)!));
+    }
+
+    [Fact]
+    public void Rerun_Filter_Names_The_Regressed_Method_And_Its_Baseline()
+    {
+        var current = Run(seed: 2, caseNs: 2 * CaseNs);
+        var rows = GateComparer.Compare(Run(seed: 1), current, Options);
+
+        var filter = FastReclaim.PerfGate.Program.RerunFilter(rows, current).Order(StringComparer.Ordinal);
+
+        Assert.Equal(["Bench." + Suite + ".IsZero", "Bench." + Suite + ".ScalarLoop"], filter);
+    }
+
+    private static Comparison Single(IReadOnlyList<Comparison> rows, string fullName) => rows.Single(r => r.FullName == fullName);
+
+    private static ResultSet Run(int seed, double caseNs = CaseNs, double baselineNs = BaselineNs, double jitter = 0.03,
+        int iterations = Iterations, long caseBytes = 0, long baselineBytes = 0) =>
+        new(
+        [
+            Result(BaselineName, BaselineName, Times(seed * 2, baselineNs, jitter, iterations), baselineBytes),
+            Result(CaseName, BaselineName, Times(seed * 2 + 1, caseNs, jitter, iterations), caseBytes),
+        ], $"synthetic run {seed}");
+
+    private static BenchmarkResult Result(string fullName, string? baseline, double[] times, long bytes = 0) =>
+        new(fullName, Suite, fullName.Split('.')[^1].Split('(')[0], "", baseline, times, bytes);
+
+    /// <summary>Uniform multiplicative jitter around <paramref name="ns"/>, reproducible from the seed.</summary>
+    private static double[] Times(int seed, double ns, double jitter, int count = Iterations)
+    {
+        var random = new Random(seed);
+        return [.. Enumerable.Range(0, count).Select(_ => ns * (1 + jitter * (2 * random.NextDouble() - 1)))];
+    }
+}

@@ -1,0 +1,31 @@
+namespace FastReclaim.PerfGate;
+
+/// <summary>One row of the gate's table.</summary>
+/// <param name="FullName">The case's key across runs (see <see cref="BenchmarkResult.FullName"/>).</param>
+/// <param name="Suite">The benchmark class.</param>
+/// <param name="Name">Method and parameters.</param>
+/// <param name="OldRatio">Median of the old per-iteration ratios to the in-class baseline; NaN when absent.</param>
+/// <param name="NewRatio">Same for the new results.</param>
+/// <param name="PValue">
+/// One-sided p-value of "new ratio &gt; old ratio × (1 + threshold)" (of the mirror test for
+/// <see cref="Verdict.Faster"/>); NaN when not tested.
+/// </param>
+/// <param name="OldAllocatedBytes">Allocated bytes per operation before; null when unknown.</param>
+/// <param name="NewAllocatedBytes">Allocated bytes per operation now; null when unknown.</param>
+/// <param name="Verdict">What the gate concluded.</param>
+internal sealed record Comparison(
+    string FullName,
+    string Suite,
+    string Name,
+    double OldRatio,
+    double NewRatio,
+    double PValue,
+    long? OldAllocatedBytes,
+    long? NewAllocatedBytes,
+    Verdict Verdict)
+{
+    /// <summary>Relative change of the ratio (0.5 = the ratio is 50% worse); NaN when either side is absent.</summary>
+    public double Change => NewRatio / OldRatio - 1;
+
+    public bool IsRegression => Verdict is Verdict.Slower or Verdict.MoreMemory or Verdict.SlowerAndMoreMemory;
+}

@@ -1,0 +1,67 @@
+using System.Globalization;
+using System.Text;
+
+namespace FastReclaim.PerfGate;
+
+/// <summary>Renders the gate's rows as an aligned text table (for a CI log) or a GitHub markdown table.</summary>
+internal static class GateTable
+{
+    private static readonly string[] Header = ["Suite", "Benchmark", "Old ratio", "New ratio", "Change", "p-value", "Alloc B/op old→new", "Verdict"];
+
+    public static string Text(IReadOnlyList<Comparison> rows)
+    {
+        var cells = rows.Select(Cells).Prepend(Header).ToList();
+        int[] widths = [.. Enumerable.Range(0, Header.Length).Select(c => cells.Max(r => r[c].Length))];
+        var text = new StringBuilder();
+        foreach (var (row, index) in cells.Select((r, i) => (r, i)))
+        {
+            text.AppendLine(string.Join("  ", row.Select((cell, c) => c < 2 ? cell.PadRight(widths[c]) : cell.PadLeft(widths[c]))).TrimEnd());
+            if (index == 0)
+            {
+                text.AppendLine(string.Join("  ", widths.Select(w => new string('-', w))));
+            }
+        }
+        return text.ToString();
+    }
+
+    public static string Markdown(IReadOnlyList<Comparison> rows)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("| " + string.Join(" | ", Header) + " |");
+        text.AppendLine("|" + string.Concat(Header.Select((_, c) => c < 2 ? "---|" : "---:|")));
+        foreach (var row in rows)
+        {
+            var cells = Cells(row);
+            if (row.IsRegression)
+            {
+                cells[^1] = $"**{cells[^1]}**";
+            }
+            text.AppendLine("| " + string.Join(" | ", cells) + " |");
+        }
+        return text.ToString();
+    }
+
+    public static string Summary(IReadOnlyList<Comparison> rows, GateOptions options)
+    {
+        int regressions = rows.Count(r => r.IsRegression);
+        int compared = rows.Count(r => r.Verdict is not (Verdict.Added or Verdict.Missing or Verdict.NotComparable));
+        return string.Create(CultureInfo.InvariantCulture,
+            $"perf gate: {regressions} regression(s) in {compared} compared case(s) (ratio threshold {options.RatioThreshold:P0}, alpha {options.Alpha}, allocation threshold {options.AllocationThreshold:P0} + {options.AllocationSlackBytes} B)");
+    }
+
+    private static string[] Cells(Comparison row) =>
+    [
+        row.Suite,
+        row.Name,
+        Ratio(row.OldRatio),
+        Ratio(row.NewRatio),
+        double.IsFinite(row.Change) ? row.Change.ToString("+0.0%;-0.0%;0.0%", CultureInfo.InvariantCulture) : "-",
+        double.IsNaN(row.PValue) ? "-" : row.PValue < 1e-4 ? "<0.0001" : row.PValue.ToString("0.0000", CultureInfo.InvariantCulture),
+        $"{Bytes(row.OldAllocatedBytes)}→{Bytes(row.NewAllocatedBytes)}",
+        row.Verdict.ToString(),
+    ];
+
+    private static string Ratio(double ratio) => double.IsNaN(ratio) ? "-" : ratio.ToString("0.000", CultureInfo.InvariantCulture);
+
+    private static string Bytes(long? bytes) => bytes?.ToString(CultureInfo.InvariantCulture) ?? "?";
+}

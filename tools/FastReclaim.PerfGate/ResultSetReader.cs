@@ -1,0 +1,109 @@
+using System.Text.Json;
+
+namespace FastReclaim.PerfGate;
+
+/// <summary>
+/// Reads a directory of BenchmarkDotNet results: every <c>*-report-full.json</c> under it (the full JSON
+/// exporter, which keeps each iteration's measurement) and, beside each, the <c>*-report-baselines.json</c>
+/// that FastReclaim.Benchmarks writes to say which case is each class's baseline (BenchmarkDotNet's JSON
+/// does not).
+/// </summary>
+internal static class ResultSetReader
+{
+    public const string ReportSuffix = "-report-full.json";
+    public const string BaselinesSuffix = "-report-baselines.json";
+
+    public static ResultSet Read(string directory)
+    {
+        if (!Directory.Exists(directory))
+        {
+            throw new DirectoryNotFoundException($"result directory '{directory}' does not exist");
+        }
+        string[] reports = Directory.GetFiles(directory, "*" + ReportSuffix, SearchOption.AllDirectories);
+        if (reports.Length == 0)
+        {
+            throw new InvalidDataException($"no *{ReportSuffix} under '{directory}' (run the benchmarks with the full JSON exporter)");
+        }
+        Array.Sort(reports, StringComparer.Ordinal);
+
+        var results = new List<BenchmarkResult>();
+        string machine = "";
+        foreach (string report in reports)
+        {
+            string baselines = string.Concat(report.AsSpan(0, report.Length - ReportSuffix.Length), BaselinesSuffix);
+            var baselineOf = File.Exists(baselines) ? ReadBaselines(baselines) : new Dictionary<string, string?>();
+            using var document = JsonDocument.Parse(File.ReadAllText(report));
+            if (machine.Length == 0)
+            {
+                machine = DescribeMachine(document.RootElement);
+            }
+            foreach (var benchmark in document.RootElement.GetProperty("Benchmarks").EnumerateArray())
+            {
+                results.Add(ReadBenchmark(benchmark, baselineOf));
+            }
+        }
+        return new ResultSet(results, machine);
+    }
+
+    internal static Dictionary<string, string?> ReadBaselines(string path)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllText(path));
+        var map = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var entry in document.RootElement.GetProperty("Benchmarks").EnumerateArray())
+        {
+            map[entry.GetProperty("FullName").GetString()!] = entry.GetProperty("Baseline").GetString();
+        }
+        return map;
+    }
+
+    private static BenchmarkResult ReadBenchmark(JsonElement benchmark, Dictionary<string, string?> baselineOf)
+    {
+        string fullName = benchmark.GetProperty("FullName").GetString()!;
+        return new BenchmarkResult(
+            fullName,
+            benchmark.GetProperty("Type").GetString()!,
+            benchmark.GetProperty("Method").GetString()!,
+            benchmark.TryGetProperty("Parameters", out var parameters) ? parameters.GetString() ?? "" : "",
+            baselineOf.GetValueOrDefault(fullName),
+            ReadIterations(benchmark),
+            benchmark.TryGetProperty("Memory", out var memory) && memory.ValueKind == JsonValueKind.Object
+                && memory.TryGetProperty("BytesAllocatedPerOperation", out var bytes) && bytes.ValueKind == JsonValueKind.Number
+                ? bytes.GetInt64() : null);
+    }
+
+    /// <summary>
+    /// The "Workload/Result" measurements: what BenchmarkDotNet's statistics are computed from (actual
+    /// iterations less the overhead, outliers removed). Falls back to the statistics' original values for
+    /// reports written without measurements; empty when the benchmark failed.
+    /// </summary>
+    private static double[] ReadIterations(JsonElement benchmark)
+    {
+        if (benchmark.TryGetProperty("Measurements", out var measurements) && measurements.ValueKind == JsonValueKind.Array)
+        {
+            double[] perOperation = [.. measurements.EnumerateArray()
+                .Where(m => m.GetProperty("IterationMode").GetString() == "Workload"
+                            && m.GetProperty("IterationStage").GetString() == "Result")
+                .Select(m => m.GetProperty("Nanoseconds").GetDouble() / m.GetProperty("Operations").GetInt64())];
+            if (perOperation.Length > 0)
+            {
+                return perOperation;
+            }
+        }
+        if (benchmark.TryGetProperty("Statistics", out var statistics) && statistics.ValueKind == JsonValueKind.Object
+            && statistics.TryGetProperty("OriginalValues", out var values))
+        {
+            return [.. values.EnumerateArray().Select(v => v.GetDouble())];
+        }
+        return [];
+    }
+
+    private static string DescribeMachine(JsonElement root)
+    {
+        if (!root.TryGetProperty("HostEnvironmentInfo", out var host))
+        {
+            return "unknown machine";
+        }
+        string Get(string name) => host.TryGetProperty(name, out var value) ? value.ToString() : "?";
+        return $"{Get("ProcessorName")}, {Get("LogicalCoreCount")} logical cores, {Get("OsVersion")}, {Get("RuntimeVersion")}";
+    }
+}
