@@ -1,0 +1,41 @@
+namespace FastReclaim.Tests;
+
+public class EpochTortureTests
+{
+    private const int Writers = 2;
+    private const int Readers = 2;
+
+    /// <summary>A small threshold makes advances (and frees) frequent, which is what a broken reclaimer trips on.</summary>
+    private static readonly EpochOptions s_frequentCollect = new() { CollectThreshold = 64 };
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Readers_Never_See_Poison_And_Every_Retired_Node_Is_Freed_Exactly_Once(bool useFunctionPointer)
+    {
+        TortureResult result = ListTorture.Run(s_frequentCollect, Writers, Readers, replacementsPerWriter: 20_000, stopAtFirstViolation: false, useFunctionPointer);
+
+        Assert.Equal(0, result.Violations);
+        Assert.Equal(Writers * 20_000, result.Retired);
+        Assert.Equal(result.Retired, result.FreedByCallback);
+        Assert.Equal(result.Retired, result.Stats.Retired);
+        Assert.Equal(result.Retired, result.Stats.Freed);
+        Assert.Equal(0, result.Stats.Pending);
+        Assert.Equal(0, result.Leaked);
+        Assert.Equal(0, result.AllocatedAtEnd);
+        Assert.True(result.Stats.Advances > 10, $"only {result.Stats.Advances} advances: the test did not exercise reclamation");
+    }
+
+    [Theory]
+    [InlineData(nameof(EpochFault.FreeAtOnce))]
+    [InlineData(nameof(EpochFault.IgnoreReaders))]
+    public void Torture_Catches_A_Deliberately_Broken_Reclaimer(string faultName)
+    {
+        EpochFault fault = Enum.Parse<EpochFault>(faultName);
+        var broken = new EpochOptions { CollectThreshold = 64, Fault = fault };
+
+        TortureResult result = ListTorture.Run(broken, Writers, Readers, replacementsPerWriter: 200_000, stopAtFirstViolation: true);
+
+        Assert.True(result.Violations > 0, $"{fault}: no reader saw poison in {result.Retired} replacements");
+    }
+}
