@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using static FastReclaim.PageTableFormat;
+
+namespace FastReclaim;
+
+public sealed unsafe partial class AddressSpace
+{
+    /// <summary>
+    /// Scans every PTE table with <see cref="PageScan"/> and reclaims the empty ones, whatever the policy (a
+    /// background sweeper's call). Under <see cref="ReclaimPolicy.Eager"/> it also reclaims PMD and upper tables
+    /// left empty.
+    /// </summary>
+    /// <returns>Tables scanned and reclaimed.</returns>
+    /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
+    public SweepResult Sweep()
+    {
+        ThrowIfDisposed();
+        long started = Stopwatch.GetTimestamp();
+        long scanned = 0;
+        long reclaimed = 0;
+        using (EpochGuard guard = _epoch.Enter())
+        {
+            SweepTable(_root, _levels, ref scanned, ref reclaimed);
+        }
+
+        Interlocked.Add(ref _reclaimedTables, reclaimed);
+        FastReclaimMetrics.RecordSweep(_metrics.Id, _policy, started, scanned, reclaimed);
+        return new SweepResult(scanned, reclaimed);
+    }
+
+    private void SweepTable(nint table, int level, ref long scanned, ref long reclaimed)
+    {
+        if (level == PmdLevel)
+        {
+            SweepPteTables(table, ref scanned, ref reclaimed);
+            return;
+        }
+
+        for (int i = 0; i < EntriesPerTable; i++)
+        {
+            ulong entry = ReadEntry(table, i);
+            if ((entry & PresentBit) == 0 || IsLeaf(entry, level))
+            {
+                continue;
+            }
+
+            nint child = TableOf(entry);
+            SweepTable(child, level - 1, ref scanned, ref reclaimed);
+            if (_policy == ReclaimPolicy.Eager && PageScan.IsZero(child) && TryUnhookEmpty(table, i, child))
+            {
+                reclaimed++;
+            }
+        }
+    }
+
+    /// <summary>Batch-scans the PTE tables of one PMD table (<see cref="PageScan.FindZeroPages"/>) and unhooks the empty ones.</summary>
+    private void SweepPteTables(nint pmd, ref long scanned, ref long reclaimed)
+    {
+        Span<nint> tables = stackalloc nint[EntriesPerTable];
+        Span<int> indexes = stackalloc int[EntriesPerTable];
+        Span<int> empty = stackalloc int[EntriesPerTable];
+        int count = 0;
+        for (int i = 0; i < EntriesPerTable; i++)
+        {
+            ulong entry = ReadEntry(pmd, i);
+            if ((entry & PresentBit) != 0 && !IsLeaf(entry, PmdLevel))
+            {
+                indexes[count] = i;
+                tables[count++] = TableOf(entry);
+            }
+        }
+
+        scanned += count;
+
+        // The scan runs without locks, so it is only a filter: TryUnhookEmpty re-checks under the locks.
+        int emptyCount = PageScan.FindZeroPages(tables[..count], empty);
+        for (int k = 0; k < emptyCount; k++)
+        {
+            int j = empty[k];
+            if (TryUnhookEmpty(pmd, indexes[j], tables[j]))
+            {
+                reclaimed++;
+            }
+        }
+    }
+}

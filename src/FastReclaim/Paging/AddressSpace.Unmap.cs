@@ -1,0 +1,99 @@
+using static FastReclaim.PageTableFormat;
+
+namespace FastReclaim;
+
+public sealed unsafe partial class AddressSpace
+{
+    /// <summary>
+    /// Unmaps the range and frees every table whose whole span lies inside it.
+    /// Same as <c>Unmap(va, length, va, va + length)</c>.
+    /// </summary>
+    /// <param name="va">First address, 4 KiB-aligned, canonical.</param>
+    /// <param name="length">Bytes, a non-zero multiple of 4 KiB; the range must not split a 2 MiB or 1 GiB leaf.</param>
+    /// <exception cref="ArgumentException">Bad range (the message names the value); nothing is changed.</exception>
+    /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
+    public void Unmap(ulong va, ulong length) => Unmap(va, length, va, va + length);
+
+    /// <summary>
+    /// Unmaps the range and frees the tables that overlap it and whose whole span lies inside
+    /// [<paramref name="floor"/>, <paramref name="ceiling"/>): Linux <c>free_pgd_range</c>, where floor and ceiling
+    /// are the ends of the neighbouring mappings the caller still holds.
+    /// </summary>
+    /// <param name="va">First address, 4 KiB-aligned, canonical.</param>
+    /// <param name="length">Bytes, a non-zero multiple of 4 KiB; the range must not split a 2 MiB or 1 GiB leaf.</param>
+    /// <param name="floor">End of the previous mapping the caller keeps, at most <paramref name="va"/>; 0 when there is none.</param>
+    /// <param name="ceiling">
+    /// Start of the next mapping the caller keeps, at least <paramref name="va"/> + <paramref name="length"/>; 0 when
+    /// there is none (Linux's <c>USER_PGTABLES_CEILING</c> convention: 0 stands for the top of the address space).
+    /// </param>
+    /// <remarks>
+    /// Only tables left with no entry are freed, so a floor or ceiling that overstates the gap never drops a mapping
+    /// outside the range; it only leaves such a table in place.
+    /// </remarks>
+    /// <exception cref="ArgumentException">Bad range, floor or ceiling (the message names the value); nothing is changed.</exception>
+    /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
+    public void Unmap(ulong va, ulong length, ulong floor, ulong ceiling)
+    {
+        ulong last = CheckRange(va, length, PageBytes);
+        if (floor > va)
+        {
+            throw new ArgumentOutOfRangeException(nameof(floor), floor, $"Floor 0x{floor:X} is above the start of the range 0x{va:X}.");
+        }
+
+        // ceiling - 1 wraps 0 ("no ceiling") to the last address, as in free_pgd_range.
+        ulong ceilingLast = ceiling - 1;
+        if (ceilingLast < last)
+        {
+            throw new ArgumentOutOfRangeException(nameof(ceiling), ceiling, $"Ceiling 0x{ceiling:X} is below the end of the range 0x{last + 1:X}.");
+        }
+
+        ThrowIfDisposed();
+        CheckNoSplitLeaf(va, last);
+        using EpochGuard guard = _epoch.Enter();
+        UnmapRange(_root, _levels, 0, ulong.MaxValue, va, last, floor, ceilingLast);
+    }
+
+    private void UnmapRange(nint table, int level, ulong tableBase, ulong tableLast, ulong first, ulong last, ulong floor, ulong ceilingLast)
+    {
+        int i0 = IndexOf(Math.Max(first, tableBase), level);
+        int i1 = IndexOf(Math.Min(last, tableLast), level);
+        bool leaves = false;
+        for (int i = i0; i <= i1; i++)
+        {
+            ulong entry = ReadEntry(table, i);
+            if ((entry & PresentBit) == 0)
+            {
+                continue;
+            }
+
+            if (IsLeaf(entry, level))
+            {
+                leaves = true;
+                continue;
+            }
+
+            ulong childBase = EntryBase(tableBase, i, level);
+            ulong childLast = childBase + EntrySpan(level) - 1;
+            nint child = TableOf(entry);
+            if (level - 1 == PteLevel)
+            {
+                ClearLeaves(child, PteLevel, IndexOf(Math.Max(first, childBase), PteLevel), IndexOf(Math.Min(last, childLast), PteLevel));
+            }
+            else
+            {
+                UnmapRange(child, level - 1, childBase, childLast, first, last, floor, ceilingLast);
+            }
+
+            // free_pgd_range: the table goes when no mapping the caller keeps shares its span.
+            if (childBase >= floor && childLast <= ceilingLast && PageScan.IsZero(child))
+            {
+                TryUnhookEmpty(table, i, child);
+            }
+        }
+
+        if (leaves)
+        {
+            ClearLeaves(table, level, i0, i1);
+        }
+    }
+}

@@ -1,0 +1,23 @@
+namespace FastReclaim;
+
+/// <summary>Settings of an <see cref="AddressSpace"/>.</summary>
+public sealed class AddressSpaceOptions
+{
+    /// <summary>When tables emptied by <see cref="AddressSpace.Zap"/> are freed; <see cref="ReclaimPolicy.Linux"/> by default.</summary>
+    public ReclaimPolicy Policy { get; set; } = ReclaimPolicy.Linux;
+
+    /// <summary>Paging levels: 4 (48-bit addresses, the default) or 5 (LA57, 57-bit addresses).</summary>
+    public int Levels { get; set; } = PageTableFormat.FourLevels;
+
+    /// <summary>
+    /// Where the tables come from. <see langword="null"/>: the space creates its own allocator and disposes it.
+    /// A shared allocator is left alive by <see cref="AddressSpace.Dispose"/> (every table is given back to it).
+    /// </summary>
+    public PageAllocator? Allocator { get; set; }
+
+    /// <summary>
+    /// The epoch domain that readers enter and unhooked tables are retired to. <see langword="null"/>: the space
+    /// creates its own and disposes it. A shared domain is left alive by <see cref="AddressSpace.Dispose"/>.
+    /// </summary>
+    public EpochDomain? Epoch { get; set; }
+}
