@@ -1,0 +1,172 @@
+using System.CommandLine;
+using System.Globalization;
+using FastReclaim.Cli;
+using FastReclaim.Cli.Replay;
+
+namespace FastReclaim.Tests.Cli;
+
+/// <summary>
+/// The replay against the golden files in Traces/: each <c>NAME.expected</c> was printed by the real Linux 6.18
+/// kernel (shared/kernel-oracle/kernel_replay.c, see tools/traces/make-golden.sh) for <c>NAME.trace</c>.
+/// </summary>
+public sealed class ReplayCommandTests
+{
+    private static readonly string s_traceDirectory = Path.Combine(AppContext.BaseDirectory, "Traces");
+
+    public static TheoryData<string> Traces()
+    {
+        var data = new TheoryData<string>();
+        foreach (string path in Directory.EnumerateFiles(s_traceDirectory, "*.trace").Order(StringComparer.Ordinal))
+        {
+            data.Add(Path.GetFileNameWithoutExtension(path));
+        }
+
+        return data;
+    }
+
+    [Fact]
+    public void The_Corpus_Has_Golden_Files_For_Every_Trace()
+    {
+        string[] traces = [.. Directory.EnumerateFiles(s_traceDirectory, "*.trace")];
+        Assert.True(traces.Length >= 30, $"only {traces.Length} traces in {s_traceDirectory}");
+        Assert.All(traces, t => Assert.True(File.Exists(Path.ChangeExtension(t, ".expected")), t));
+    }
+
+    [Theory]
+    [MemberData(nameof(Traces))]
+    public void Linux_Policy_Prints_What_The_Kernel_Printed_Byte_For_Byte(string trace)
+    {
+        (int exit, string output, string error) = Invoke("replay", "--policy", "linux", TracePath(trace));
+        Assert.Equal((0, ""), (exit, error));
+        Assert.Equal(File.ReadAllText(Path.Combine(s_traceDirectory, trace + ".expected")), output);
+    }
+
+    [Theory]
+    [MemberData(nameof(Traces))]
+    public void Eager_Policy_Never_Holds_More_Page_Table_Bytes_Than_Linux(string trace)
+    {
+        long[] linux = Checks(Replay(File.ReadAllText(TracePath(trace)), ReclaimPolicy.Linux));
+        long[] eager = Checks(Replay(File.ReadAllText(TracePath(trace)), ReclaimPolicy.Eager));
+        Assert.Equal(linux.Length, eager.Length);
+        for (int i = 0; i < linux.Length; i++)
+        {
+            Assert.True(eager[i] <= linux[i], $"check {i}: eager {eager[i]} > linux {linux[i]}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Traces))]
+    public void None_Policy_Never_Frees_On_Zap(string trace)
+    {
+        // A check before and after every zap: under none, no zap may lower the page-table bytes.
+        var text = new StringWriter();
+        foreach (string line in File.ReadLines(TracePath(trace)))
+        {
+            bool zap = line.StartsWith("zap", StringComparison.Ordinal);
+            text.WriteLine(zap ? $"check\n{line}\ncheck" : line.StartsWith("check", StringComparison.Ordinal) ? "" : line);
+        }
+
+        long[] checks = Checks(Replay(text.ToString(), ReclaimPolicy.None));
+        Assert.True(checks.Length % 2 == 0);
+        for (int i = 0; i < checks.Length; i += 2)
+        {
+            Assert.True(checks[i + 1] >= checks[i], $"zap #{i / 2} freed tables: {checks[i]} -> {checks[i + 1]}");
+        }
+    }
+
+    [Theory]
+    [InlineData("map 0x0 0x1000\nfrobnicate 1\n", 2, "unknown operation")]
+    [InlineData("# comment\n\nmap 0x0\n", 3, "map OFF LEN")]
+    [InlineData("map 0x0 0x1000\ntouch 0x1000\n", 2, "outside every mapping")]
+    [InlineData("map 0x0 0x10000\ntouch 0x0 17 0x1000\n", 2, "outside every mapping")]
+    [InlineData("map 0x0 0x2000\nmap 0x1000 0x1000\n", 2, "overlaps")]
+    [InlineData("map 0x0 0x1000\nzap 0x0 0x2000\n", 2, "unmapped")]
+    [InlineData("map 0x0 0x1000\nunmap 0x800 0x1000\n", 2, "page-aligned")]
+    [InlineData("map 0x0 0xzz\n", 1, "'0xzz' is not a number")]
+    [InlineData("check extra\n", 1, "expected 'check'")]
+    [InlineData("map 0x0 0x800000000000\n", 1, "leaves the user address space")]
+    public void Bad_Line_Exits_Non_Zero_With_A_Message_Naming_The_Line(string trace, int line, string message)
+    {
+        string path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, trace);
+            (int exit, _, string error) = Invoke("replay", path);
+            Assert.NotEqual(0, exit);
+            Assert.Contains($"line {line}:", error, StringComparison.Ordinal);
+            Assert.Contains(message, error, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Unknown_Policy_Is_Rejected_By_The_Parser()
+    {
+        (int exit, _, string error) = Invoke("replay", "--policy", "lazy", TracePath("example"));
+        Assert.NotEqual(0, exit);
+        Assert.Contains("lazy", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Numbers_Are_Read_Like_Strtol_Base_0()
+    {
+        // 0x hex, leading-0 octal (010000 = 0x1000), decimal; touch's COUNT may come without STRIDE.
+        string output = Replay("map 0x0 2097152\ntouch 010000 2\ntouch 8192\ncheck\n", ReclaimPolicy.Linux);
+        Assert.Equal("check 0 12288\n", output.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void Zap_Is_Applied_One_Vma_At_A_Time_So_A_Vma_Boundary_Inside_A_Table_Keeps_It()
+    {
+        // Two mappings touched before they became adjacent cannot merge (different anon_vma): the kernel zaps
+        // each separately and neither zap covers the table's span (golden: vma-boundary.expected).
+        var vmas = new VmaList();
+        Assert.True(vmas.Map(0, 0x10_0000));
+        Assert.True(vmas.Fault(0));
+        Assert.True(vmas.Map(0x18_0000, 0x20_0000));
+        Assert.True(vmas.Fault(0x18_0000));
+        Assert.True(vmas.Map(0x10_0000, 0x18_0000));
+        Assert.Equal([(0UL, 0x18_0000UL), (0x18_0000UL, 0x20_0000UL)], vmas.Vmas.Select(v => (v.Start, v.End)));
+        Assert.Equal([(0UL, 0x18_0000UL), (0x18_0000UL, 0x20_0000UL)], vmas.Pieces(0, 0x20_0000)!);
+    }
+
+    [Fact]
+    public void Unmap_Frees_Tables_In_Batches_Like_Free_Pgtables()
+    {
+        var vmas = new VmaList();
+        Assert.True(vmas.Map(0x100_0000, 0x110_0000));
+        Assert.True(vmas.Map(0x130_0000, 0x140_0000));   // 2 MiB gap: gathered with the first
+        Assert.True(vmas.Map(0x200_0000, 0x210_0000));   // far: its own call
+        Assert.True(vmas.Map(0x300_0000, 0x310_0000));   // kept, the ceiling
+        Assert.True(vmas.Map(0x0, 0x1000));              // kept, the floor
+        List<VmaList.TableFreeRange> calls = vmas.Unmap(0x80_0000, 0x280_0000);
+        Assert.Equal(
+            [new(0x100_0000, 0x140_0000, 0x1000, 0x200_0000), new(0x200_0000, 0x210_0000, 0x1000, 0x300_0000)],
+            calls);
+        Assert.Equal([(0UL, 0x1000UL), (0x300_0000UL, 0x310_0000UL)], vmas.Vmas.Select(v => (v.Start, v.End)));
+    }
+
+    private static string TracePath(string trace) => Path.Combine(s_traceDirectory, trace + ".trace");
+
+    private static string Replay(string trace, ReclaimPolicy policy)
+    {
+        var output = new StringWriter(CultureInfo.InvariantCulture);
+        ReplayCommand.Run(new StringReader(trace), output, policy);
+        return output.ToString();
+    }
+
+    private static long[] Checks(string output) =>
+        [.. output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => long.Parse(l.Split(' ')[2], CultureInfo.InvariantCulture))];
+
+    private static (int Exit, string Output, string Error) Invoke(params string[] args)
+    {
+        var root = new RootCommand { ReplayCommand.Create() };
+        var output = new StringWriter(CultureInfo.InvariantCulture);
+        var error = new StringWriter(CultureInfo.InvariantCulture);
+        int exit = root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
+        return (exit, output.ToString(), error.ToString());
+    }
+}
