@@ -9,6 +9,7 @@ internal static class Program
         var root = new RootCommand("fastreclaim: page tables in native memory with epoch-based reclamation of empty tables.");
         root.Subcommands.Add(MonitorCommand.Create());
         root.Subcommands.Add(ReplayCommand.Create());
+        root.Subcommands.Add(SandboxCommand.Create());
         return root.Parse(args).Invoke();
     }
 }
