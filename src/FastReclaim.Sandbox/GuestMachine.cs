@@ -35,11 +35,11 @@ public sealed class GuestMachine : IDisposable
     /// <summary>Most addresses one <see cref="Read"/> or <see cref="Write"/> takes (one page of the mailbox).</summary>
     public const int MaxAddressesPerCommand = GuestProgram.Mailbox.MaxAddresses;
 
-    private const long GigaByte = 1L << 30;
-
     /// <summary>Leaf flags of the system pages and what callers are advised to map data with: A and D preset, so the
     /// CPU never writes back into a leaf the host may be clearing.</summary>
     public const PageFlags DataFlags = PageFlags.Present | PageFlags.Writable | PageFlags.Accessed | PageFlags.Dirty;
+
+    private const long GigaByte = 1L << 30;
 
     private readonly Lock _vcpuLock = new();
     private readonly bool _ownsEpoch;
@@ -117,11 +117,19 @@ public sealed class GuestMachine : IDisposable
     public int KvmApiVersion => _vm.ApiVersion;
 
     /// <summary>The guest reads the 8-byte word at each of <paramref name="addresses"/> (at most 512) into <paramref name="values"/>.</summary>
+    /// <remarks>
+    /// Runs the vCPU on the calling thread, which is online in <see cref="Epoch"/> for the duration (so it must not
+    /// be inside a guard of that domain). Calls from several threads are serialized.
+    /// </remarks>
     /// <returns>How far it got, the page fault that stopped it if any, and whether it read the trap frame.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">More than <see cref="MaxAddressesPerCommand"/> addresses.</exception>
+    /// <exception cref="KvmException">The guest stopped in a way the program never does (e.g. an access to a
+    /// guest-physical address with no memory behind it, reported as MMIO).</exception>
     public GuestAccessResult Read(ReadOnlySpan<ulong> addresses, Span<ulong> values) =>
         Execute(GuestProgram.CommandRead, addresses, 0, values);
 
     /// <summary>The guest writes <paramref name="value"/> at each of <paramref name="addresses"/> and reads it back into <paramref name="readBack"/>.</summary>
+    /// <remarks>As <see cref="Read"/>.</remarks>
     public GuestAccessResult Write(ReadOnlySpan<ulong> addresses, ulong value, Span<ulong> readBack) =>
         Execute(GuestProgram.CommandWrite, addresses, value, readBack);
 

@@ -42,10 +42,13 @@ internal static class GuestProgram
     /// <summary>Page-fault exception vector (#PF).</summary>
     public const int PageFaultVector = 14;
 
-    /// <summary>Command values in <see cref="Mailbox.Command"/>.</summary>
+    /// <summary>Command values in <see cref="Mailbox.Command"/>: none (with count 0, a plain round trip), read, write.</summary>
+    public const ulong CommandNone = 0;
+
+    /// <inheritdoc cref="CommandNone"/>
     public const ulong CommandRead = 1;
 
-    /// <inheritdoc cref="CommandRead"/>
+    /// <inheritdoc cref="CommandNone"/>
     public const ulong CommandWrite = 2;
 
     /// <summary>Byte offsets of the mailbox fields (the guest addresses them as <c>[r15 + offset]</c>).</summary>

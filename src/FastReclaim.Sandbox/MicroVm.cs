@@ -90,7 +90,7 @@ internal sealed unsafe class MicroVm : IDisposable
             R15 = SystemPages.MailboxAddress,
             Rflags = InitialFlags,
         });
-        Execute(0, [], 0, []);
+        Execute(GuestProgram.CommandNone, [], 0, []);
     }
 
     /// <summary>

@@ -25,9 +25,6 @@ internal static class KvmIoctl
     /// <summary><c>_IO(KVMIO, 0x01)</c>: returns a VM file descriptor.</summary>
     public static readonly nuint CreateVm = Io(0x01);
 
-    /// <summary><c>_IO(KVMIO, 0x03)</c>: returns whether (or how much of) a capability is supported.</summary>
-    public static readonly nuint CheckExtension = Io(0x03);
-
     /// <summary><c>_IO(KVMIO, 0x04)</c>: returns the size of the shared <c>struct kvm_run</c> area of a vCPU.</summary>
     public static readonly nuint GetVcpuMmapSize = Io(0x04);
 

@@ -12,14 +12,12 @@ internal struct KvmRun
     /// <summary>Start of the per-exit-reason union.</summary>
     private const int Union = 32;
 
-    [FieldOffset(1)] public byte ImmediateExit;
     [FieldOffset(8)] public KvmExitReason ExitReason;
 
     // KVM_EXIT_IO
     [FieldOffset(Union + 0)] public byte IoDirection;     // KVM_EXIT_IO_IN = 0, KVM_EXIT_IO_OUT = 1
     [FieldOffset(Union + 1)] public byte IoSize;          // bytes per access
     [FieldOffset(Union + 2)] public ushort IoPort;
-    [FieldOffset(Union + 4)] public uint IoCount;
     [FieldOffset(Union + 8)] public ulong IoDataOffset;   // from the start of kvm_run
 
     // KVM_EXIT_MMIO

@@ -94,7 +94,8 @@ internal sealed unsafe class KvmVcpu : IDisposable
         {
             KvmExitReason.Io => new VcpuExit(KvmExitReason.Io, IoPort: run->IoPort, IoIsOut: run->IoDirection == 1,
                 IoValue: ReadIoData(run)),
-            KvmExitReason.Mmio => new VcpuExit(KvmExitReason.Mmio, MmioAddress: run->MmioPhysicalAddress),
+            KvmExitReason.Mmio => new VcpuExit(KvmExitReason.Mmio, MmioAddress: run->MmioPhysicalAddress,
+                MmioLength: run->MmioLength, MmioIsWrite: run->MmioIsWrite != 0),
             KvmExitReason.FailEntry => new VcpuExit(KvmExitReason.FailEntry,
                 HardwareEntryFailureReason: run->HardwareEntryFailureReason),
             KvmExitReason.InternalError => new VcpuExit(KvmExitReason.InternalError, InternalSuberror: run->InternalSuberror),

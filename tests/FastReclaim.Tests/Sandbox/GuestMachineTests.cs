@@ -225,6 +225,18 @@ public unsafe class GuestMachineTests
     }
 
     [Fact]
+    public void Guest_Access_To_Guest_Physical_Memory_With_No_Slot_Is_Reported_As_Mmio()
+    {
+        using GuestMachine machine = NewMachine();
+        const ulong Unbacked = 0x8000_0000; // 2 GiB: between the arena (1 GiB + 32 MiB) and the large slot (256 GiB)
+        machine.AddressSpace.Map(DataBase, Unbacked, PageAllocator.PageSize, GuestMachine.DataFlags);
+
+        var e = Assert.Throws<KvmException>(() => machine.Read([DataBase + 8], new ulong[1]));
+
+        Assert.Contains("MMIO read of 8 bytes at GPA 0x80000008", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Large_Memory_Size_Must_Be_Whole_GiB()
     {
         var options = new GuestMachineOptions { LargeMemoryBytes = (long)(OneGiB / 2) };

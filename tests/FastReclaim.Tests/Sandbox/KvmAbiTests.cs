@@ -14,7 +14,6 @@ public class KvmAbiTests
     {
         { "KVM_GET_API_VERSION", KvmIoctl.GetApiVersion, 0x0000AE00 },
         { "KVM_CREATE_VM", KvmIoctl.CreateVm, 0x0000AE01 },
-        { "KVM_CHECK_EXTENSION", KvmIoctl.CheckExtension, 0x0000AE03 },
         { "KVM_GET_VCPU_MMAP_SIZE", KvmIoctl.GetVcpuMmapSize, 0x0000AE04 },
         { "KVM_GET_SUPPORTED_CPUID", KvmIoctl.GetSupportedCpuid, 0xC008AE05 },
         { "KVM_CREATE_VCPU", KvmIoctl.CreateVcpu, 0x0000AE41 },
