@@ -1,0 +1,150 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using FastReclaim.Cli;
+using FastReclaim.Tests.Diagnostics;
+
+namespace FastReclaim.Tests.Cli;
+
+/// <summary>
+/// The demo as a child process, read from outside the way an operator would: over EventPipe with
+/// DiagnosticsClient, and through <c>fastreclaim monitor</c>. What the counters say must be what the target's own
+/// Stats say (printed by <c>demo --hold</c> once its state is final).
+/// </summary>
+[Collection(DiagnosticsCollection.Name)]
+public sealed partial class DemoEndToEndTests : IDisposable
+{
+    private static readonly TimeSpan s_refresh = TimeSpan.FromMilliseconds(200);
+    private static readonly TimeSpan s_firstData = TimeSpan.FromSeconds(15);
+    private static readonly string[] s_levels = ["pte", "pmd", "pud", "p4d"];
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("fastreclaim-demo-").FullName;
+
+    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+
+    private string Png => Path.Combine(_directory, "demo.png");
+
+    [Fact]
+    public async Task Demo_Exits_Zero_Writes_Its_Png_And_Passes_Its_Own_Checks()
+    {
+        using CliProcess demo = CliProcess.Start("demo", "--gib", "1", "--seconds", "0.3", "--readers", "1", "--output", Png);
+
+        int code = await demo.WaitAsync(Cancellation);
+
+        Assert.True(code == 0, demo.Output);
+        Assert.Contains("Checks passed", demo.Output, StringComparison.Ordinal);
+        byte[] signature = [0x89, (byte)'P', (byte)'N', (byte)'G'];
+        Assert.Equal(signature, File.ReadAllBytes(Png).Take(signature.Length));
+    }
+
+    [Fact]
+    public async Task Counters_Read_Over_EventPipe_Match_The_Target_Stats()
+    {
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, Cancellation);
+        demo.SkipUnlessDiagnosticsIpc();
+        Dictionary<string, Dictionary<string, long>> stats = demo.HeldStats();
+
+        using MetricsSession session = MetricsSession.Start(demo.Id, MonitorCommand.MeterName, s_refresh);
+        Assert.True(await session.WaitForCollectionsAsync(2, s_firstData, Cancellation), session.Error ?? demo.Output);
+        var values = session.Snapshot().ToDictionary(s => (s.Instrument, s.Tags), s => s.Value);
+
+        Assert.Equal(["eager", "linux", "none"], stats.Keys.Order());
+        foreach ((string policy, Dictionary<string, long> expected) in stats)
+        {
+            string space = SpaceOf(values.Keys.Select(k => k.Tags), policy);
+            foreach (string level in s_levels)
+            {
+                Assert.Equal(expected[$"{level}_tables"] * PageAllocator.PageSize,
+                    values[("fastreclaim.page_tables.size", $"level={level},policy={policy},space={space}")]);
+            }
+
+            Assert.Equal(expected["reclaimed_tables"], values[("fastreclaim.page_tables.reclaimed", $"policy={policy},space={space}")]);
+            Assert.Equal(expected["pending_tables"] * PageAllocator.PageSize, values[("fastreclaim.page_tables.pending", $"policy={policy},space={space}")]);
+        }
+
+        // The demo gives each policy its own epoch domain; the domain ids are the library's, so compare as sets.
+        Assert.Equal(stats.Values.Select(s => (double)s["epoch"]).Order(), ValuesOf(values, "fastreclaim.epoch").Order());
+        Assert.Equal(stats.Values.Select(s => (double)s["epoch_freed"]).Order(), ValuesOf(values, "fastreclaim.epoch.freed").Order());
+        Assert.Equal(stats.Values.Select(s => (double)s["epoch_pending"]).Order(), ValuesOf(values, "fastreclaim.epoch.pending").Order());
+        Assert.Equal(0, await demo.CloseInputAndWaitAsync(Cancellation));
+    }
+
+    [Fact]
+    public async Task Monitor_Plain_Output_Matches_The_Target_Stats()
+    {
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, Cancellation);
+        demo.SkipUnlessDiagnosticsIpc();
+        Dictionary<string, Dictionary<string, long>> stats = demo.HeldStats();
+        var output = new StringWriter();
+        var error = new StringWriter();
+
+        int code = await MonitorCommand.RunAsync(new MonitorSettings(demo.Id, s_refresh, s_firstData, Refreshes: 2, Plain: true), output, error, Cancellation);
+
+        Assert.True(code == 0, error.ToString());
+        var lines = output.ToString().Split('\n').Select(l => PlainLine().Match(l)).Where(m => m.Success).ToList();
+        string lastUpdate = output.ToString().Split('\n').Last(l => l.StartsWith('#'));
+        Assert.EndsWith("update 2", lastUpdate, StringComparison.Ordinal);
+        foreach ((string policy, Dictionary<string, long> expected) in stats)
+        {
+            double pteBytes = lines
+                .Where(m => m.Groups["name"].Value == "fastreclaim.page_tables.size"
+                    && m.Groups["tags"].Value.StartsWith($"level=pte,policy={policy},", StringComparison.Ordinal))
+                .Select(m => double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture))
+                .Last();
+            Assert.Equal(expected["pte_tables"] * PageAllocator.PageSize, pteBytes);
+            double reclaimed = lines
+                .Where(m => m.Groups["name"].Value == "fastreclaim.page_tables.reclaimed"
+                    && m.Groups["tags"].Value.StartsWith($"policy={policy},", StringComparison.Ordinal))
+                .Select(m => double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture))
+                .Last();
+            Assert.Equal(expected["reclaimed_tables"], reclaimed);
+        }
+    }
+
+    [Fact]
+    public async Task Monitor_Exits_Cleanly_When_The_Target_Exits()
+    {
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, Cancellation);
+        demo.SkipUnlessDiagnosticsIpc();
+        var output = new StringWriter();
+        Task<int> monitor = MonitorCommand.RunAsync(new MonitorSettings(demo.Id, s_refresh, s_firstData, Refreshes: 0, Plain: true), output, TextWriter.Null, Cancellation);
+        while (!output.ToString().Contains("update 1", StringComparison.Ordinal) && !monitor.IsCompleted)
+        {
+            await Task.Delay(s_refresh, Cancellation);
+        }
+
+        Assert.Equal(0, await demo.CloseInputAndWaitAsync(Cancellation));
+
+        Assert.Equal(0, await monitor.WaitAsync(s_firstData, Cancellation));
+        Assert.Contains($"Process {demo.Id} exited.", output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Monitor_Reports_A_Dotnet_Process_Without_The_Meter()
+    {
+        // A .NET process that never creates a FastReclaim address space or epoch domain: the CLI itself, monitoring.
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, Cancellation);
+        demo.SkipUnlessDiagnosticsIpc();
+        using CliProcess bystander = CliProcess.Start("monitor", demo.Id.ToString(CultureInfo.InvariantCulture), "--plain");
+        Assert.True(await bystander.WaitForDiagnosticsEndpointAsync(Cancellation), bystander.Output);
+        var error = new StringWriter();
+
+        int code = await MonitorCommand.RunAsync(new MonitorSettings(bystander.Id, s_refresh, TimeSpan.FromSeconds(2), Refreshes: 1, Plain: true), TextWriter.Null, error, Cancellation);
+
+        Assert.Equal(MonitorException.NoMetrics, code);
+        Assert.Contains($"Process {bystander.Id} published no FastReclaim metrics within 2 s", error.ToString(), StringComparison.Ordinal);
+    }
+
+    public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    private static string SpaceOf(IEnumerable<string> tags, string policy) =>
+        tags.Select(t => SpaceTag().Match(t)).First(m => m.Success && m.Groups["policy"].Value == policy).Groups["space"].Value;
+
+    private static IEnumerable<double> ValuesOf(Dictionary<(string Instrument, string Tags), double> values, string instrument) =>
+        values.Where(kv => kv.Key.Instrument == instrument).Select(kv => kv.Value);
+
+    [GeneratedRegex(@"^(?<name>[^{]+)\{(?<tags>[^}]*)\} (?<value>\S+)")]
+    private static partial Regex PlainLine();
+
+    [GeneratedRegex(@"policy=(?<policy>\w+),space=(?<space>\d+)")]
+    private static partial Regex SpaceTag();
+}
