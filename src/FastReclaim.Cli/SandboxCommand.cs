@@ -128,6 +128,7 @@ internal static class SandboxCommand
             output.WriteLine($"guest memory: PageAllocator arena {ByteSize.Format(machine.Allocator.ArenaBytes)} at GPA 0x{GuestMachine.ArenaPhysicalBase:X} (tables and 4 KiB frames), " +
                 $"large-page slot {ByteSize.Format(machine.LargeMemory.Bytes)} at GPA 0x{GuestMachine.LargeMemoryPhysicalBase:X} (MAP_NORESERVE)");
             output.WriteLine($"trap frame entry 0x{GuestMachine.TrapValue:X}: freed tables are poisoned with it");
+            output.WriteLine("every guest exit is a quiescent point of the epoch domain: the guest reloads CR3 before its next access");
             output.WriteLine();
 
             MapEverything();

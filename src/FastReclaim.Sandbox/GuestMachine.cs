@@ -81,7 +81,10 @@ public sealed class GuestMachine : IDisposable
             AddressSpace = new AddressSpace(new AddressSpaceOptions { Allocator = Allocator, Epoch = Epoch, Policy = options.Policy });
             AddressSpace.Map(SystemVirtualBase + SystemPages.FirstMapped, SystemPages.PhysicalBase + SystemPages.FirstMapped,
                 SystemPages.Bytes - SystemPages.FirstMapped, DataFlags);
-            RunGuest(() => _vm.Boot(AddressSpace.RootPhysical));
+            using (TakeVcpu())
+            {
+                _vm.Boot(AddressSpace.RootPhysical);
+            }
         }
         catch
         {
@@ -135,33 +138,34 @@ public sealed class GuestMachine : IDisposable
 
     private GuestAccessResult Execute(ulong command, ReadOnlySpan<ulong> addresses, ulong value, Span<ulong> results)
     {
-        lock (_vcpuLock)
-        {
-            Epoch.Online();
-            try
-            {
-                return _vm.Execute(command, addresses, value, results);
-            }
-            finally
-            {
-                Epoch.Offline();
-            }
-        }
+        using VcpuTurn turn = TakeVcpu();
+        return _vm.Execute(command, addresses, value, results);
     }
 
-    private void RunGuest(Action run)
+    /// <summary>Takes the vCPU for the calling thread and puts the thread online in <see cref="Epoch"/> until the turn is disposed.</summary>
+    private VcpuTurn TakeVcpu()
     {
-        lock (_vcpuLock)
+        _vcpuLock.Enter();
+        try
         {
             Epoch.Online();
-            try
-            {
-                run();
-            }
-            finally
-            {
-                Epoch.Offline();
-            }
+        }
+        catch
+        {
+            _vcpuLock.Exit();
+            throw;
+        }
+
+        return new VcpuTurn(this);
+    }
+
+    /// <summary>The calling thread's turn on the vCPU: it is online in the epoch domain, and no other thread runs the guest.</summary>
+    private readonly ref struct VcpuTurn(GuestMachine machine)
+    {
+        public void Dispose()
+        {
+            machine.Epoch.Offline();
+            machine._vcpuLock.Exit();
         }
     }
 
