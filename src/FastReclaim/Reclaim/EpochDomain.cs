@@ -326,6 +326,7 @@ public sealed class EpochDomain : IDisposable, IEpochMetricsSource
     /// </summary>
     /// <exception cref="InvalidOperationException">The thread is not online, or is inside a guard.</exception>
     /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Quiescent()
     {
         ReaderSlot slot = CachedThreadSlot();

@@ -14,8 +14,14 @@ namespace FastReclaim;
 /// </remarks>
 public sealed class EpochReader : IDisposable
 {
+    /// <summary>
+    /// What a disposed handle's slot holds: not <see cref="EpochDomain.Inactive"/>, so <see cref="Enter"/>'s
+    /// one check catches both misuses, and not a valid announcement (the slot is no longer scanned anyway).
+    /// </summary>
+    private const long Disposed = -1;
+
     private readonly EpochDomain _domain;
-    private ReaderSlot? _slot;
+    private readonly ReaderSlot _slot;
 
     internal EpochReader(EpochDomain domain, ReaderSlot slot)
     {
@@ -26,15 +32,11 @@ public sealed class EpochReader : IDisposable
     /// <summary>Releases the participant if the handle is dropped without <see cref="Dispose"/>.</summary>
     ~EpochReader()
     {
-        ReaderSlot? slot = _slot;
-        if (slot is not null)
-        {
-            _domain.ReleaseSlot(slot);
-        }
+        _domain.ReleaseSlot(_slot);
     }
 
     /// <summary>True between <see cref="Enter"/> and <see cref="Exit"/>.</summary>
-    public bool IsEntered => _slot is { } slot && Volatile.Read(ref slot.Line.Epoch) != EpochDomain.Inactive;
+    public bool IsEntered => Volatile.Read(ref _slot.Line.Epoch) is not (EpochDomain.Inactive or Disposed);
 
     /// <summary>Enters a critical section: nothing retired from now on is freed before <see cref="Exit"/>.</summary>
     /// <exception cref="InvalidOperationException">The handle is already entered.</exception>
@@ -42,10 +44,10 @@ public sealed class EpochReader : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Enter()
     {
-        ReaderSlot slot = _slot ?? throw new ObjectDisposedException(nameof(EpochReader));
+        ReaderSlot slot = _slot;
         if (slot.Line.Epoch != EpochDomain.Inactive)
         {
-            ThrowAlreadyEntered();
+            ThrowCannotEnter(slot.Line.Epoch);
         }
 
         // Plain store, no fence: the same announcement as EpochDomain.Enter, and the same argument (the
@@ -53,33 +55,29 @@ public sealed class EpochReader : IDisposable
         slot.Line.Epoch = Volatile.Read(ref _domain.Global.Value) | EpochDomain.GuardBit;
     }
 
-    /// <summary>Leaves the critical section.</summary>
-    /// <exception cref="ObjectDisposedException">The handle is disposed.</exception>
+    /// <summary>Leaves the critical section. Must follow <see cref="Enter"/> on the same thread.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Exit()
-    {
-        ReaderSlot slot = _slot ?? throw new ObjectDisposedException(nameof(EpochReader));
-
+    public void Exit() =>
         // Release store: loads made inside the section complete before the advancer can see us leave.
-        Volatile.Write(ref slot.Line.Epoch, EpochDomain.Inactive);
-    }
+        Volatile.Write(ref _slot.Line.Epoch, EpochDomain.Inactive);
 
     /// <summary>Leaves the critical section if entered and unregisters the participant.</summary>
     public void Dispose()
     {
-        ReaderSlot? slot = _slot;
-        if (slot is null)
+        if (Volatile.Read(ref _slot.Line.Epoch) == Disposed)
         {
             return;
         }
 
-        Volatile.Write(ref slot.Line.Epoch, EpochDomain.Inactive);
-        _slot = null;
-        _domain.ReleaseSlot(slot);
+        _domain.ReleaseSlot(_slot);
+        Volatile.Write(ref _slot.Line.Epoch, Disposed);
         GC.SuppressFinalize(this);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowAlreadyEntered() =>
+    private static void ThrowCannotEnter(long announced)
+    {
+        ObjectDisposedException.ThrowIf(announced == Disposed, typeof(EpochReader));
         throw new InvalidOperationException("EpochReader.Enter was called on a handle that is already entered; a handle does not nest (use EpochDomain.Enter to nest).");
+    }
 }
