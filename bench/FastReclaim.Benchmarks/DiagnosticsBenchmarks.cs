@@ -118,13 +118,27 @@ public class DiagnosticsBenchmarks
 
     private static ulong RegionAddress(int region) => Base + ((ulong)region * RegionBytes);
 
+    /// <summary>
+    /// One process per mode (the switch is read once per process), several launches each so that a process's
+    /// code and heap layout does not pass for a cost, fixed counts so that the run stays within a few minutes.
+    /// </summary>
     private sealed class Jobs : ManualConfig
     {
+        private const int Launches = 3;
+        private const int Warmups = 5;
+        private const int Iterations = 20;
+        private const int IterationMilliseconds = 100;
+
         public Jobs()
         {
-            AddJob(Job.Default.WithId("NoInstruments").WithEnvironmentVariable(ModeVariable, Off).AsBaseline());
-            AddJob(Job.Default.WithId("NoListener"));
-            AddJob(Job.Default.WithId("Listening").WithEnvironmentVariable(ModeVariable, Listen));
+            Job measured = Job.Default
+                .WithLaunchCount(Launches)
+                .WithWarmupCount(Warmups)
+                .WithIterationCount(Iterations)
+                .WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(IterationMilliseconds));
+            AddJob(measured.WithId("NoInstruments").WithEnvironmentVariable(ModeVariable, Off).AsBaseline());
+            AddJob(measured.WithId("NoListener"));
+            AddJob(measured.WithId("Listening").WithEnvironmentVariable(ModeVariable, Listen));
         }
     }
 

@@ -16,7 +16,7 @@ internal enum MetricKind
 /// second over the last interval; <see cref="Quantiles"/> are a histogram's p50, p95, p99.
 /// </summary>
 internal sealed record MetricSeries(
-    string Instrument, string Tags, string Unit, MetricKind Kind, double Value, double? RatePerSecond, string Quantiles, DateTime Time)
+    string Instrument, string Tags, string Unit, MetricKind Kind, double Value, double? RatePerSecond, string Quantiles)
 {
     /// <summary>One line of <c>monitor --plain</c>: <c>INSTRUMENT{TAGS} VALUE [UNIT] [rate=R/s] [QUANTILES]</c>.</summary>
     public string ToPlainLine()

@@ -227,7 +227,7 @@ internal sealed class MetricsSession : IDisposable
         double? perSecond = double.TryParse(rate, NumberStyles.Float, CultureInfo.InvariantCulture, out double delta)
             ? delta / _intervalSeconds
             : null;
-        return new MetricSeries(Payload(e, "instrumentName"), Payload(e, "tags"), Payload(e, "unit"), kind, value, perSecond, "", e.TimeStamp);
+        return new MetricSeries(Payload(e, "instrumentName"), Payload(e, "tags"), Payload(e, "unit"), kind, value, perSecond, "");
     }
 
     private static MetricSeries? Histogram(TraceEvent e)
@@ -244,7 +244,7 @@ internal sealed class MetricsSession : IDisposable
             .Where(kv => kv.Length == 2 && double.TryParse(kv[0], NumberStyles.Float, CultureInfo.InvariantCulture, out _))
             .Select(kv => $"p{double.Parse(kv[0], CultureInfo.InvariantCulture) * 100:0.#}={kv[1]}"));
         double count = Convert.ToDouble(e.PayloadByName("count") ?? 0, CultureInfo.InvariantCulture);
-        return new MetricSeries(Payload(e, "instrumentName"), Payload(e, "tags"), Payload(e, "unit"), MetricKind.Histogram, count, null, shown, e.TimeStamp);
+        return new MetricSeries(Payload(e, "instrumentName"), Payload(e, "tags"), Payload(e, "unit"), MetricKind.Histogram, count, null, shown);
     }
 
     private void OnFastReclaimEvent(TraceEvent e)

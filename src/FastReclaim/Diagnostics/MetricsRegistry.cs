@@ -37,18 +37,6 @@ internal sealed class MetricsRegistry<TSource>
         return new MetricsRegistration(id, () => Unregister(id));
     }
 
-    /// <summary>Number of owners registered and still alive.</summary>
-    internal int Count
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _entries.Count(e => e.Source.TryGetTarget(out _));
-            }
-        }
-    }
-
     /// <summary>
     /// Calls <paramref name="measure"/> for every live owner with its id and returns what it added; drops
     /// the entries of owners the GC has collected.

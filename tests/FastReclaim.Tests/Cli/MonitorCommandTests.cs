@@ -57,7 +57,7 @@ public class MonitorCommandTests
     [Fact]
     public void Plain_Line_Shows_Instrument_Tags_Value_Unit_And_Rate()
     {
-        var series = new MetricSeries("fastreclaim.epoch.freed", "domain=1", "{item}", MetricKind.Counter, 6100, 2000, "", DateTime.UnixEpoch);
+        var series = new MetricSeries("fastreclaim.epoch.freed", "domain=1", "{item}", MetricKind.Counter, 6100, 2000, "");
 
         Assert.Equal("fastreclaim.epoch.freed{domain=1} 6100 {item} rate=2000/s", series.ToPlainLine());
     }
@@ -65,7 +65,7 @@ public class MonitorCommandTests
     [Fact]
     public void Plain_Line_Of_A_Histogram_Shows_Its_Quantiles()
     {
-        var series = new MetricSeries("fastreclaim.epoch.grace_period", "domain=2", "ms", MetricKind.Histogram, 20, null, "p50=1.5 p95=3 p99=4", DateTime.UnixEpoch);
+        var series = new MetricSeries("fastreclaim.epoch.grace_period", "domain=2", "ms", MetricKind.Histogram, 20, null, "p50=1.5 p95=3 p99=4");
 
         Assert.Equal("fastreclaim.epoch.grace_period{domain=2} 20 ms p50=1.5 p95=3 p99=4", series.ToPlainLine());
     }
