@@ -11,6 +11,7 @@ namespace FastReclaim.PerfGate;
 /// </param>
 /// <param name="NanosecondsPerOperation">One value per measured iteration (overhead removed, outliers dropped).</param>
 /// <param name="AllocatedBytesPerOperation">From the MemoryDiagnoser; null when it did not run.</param>
+/// <param name="AllocationOperations">Operations the MemoryDiagnoser's run measured (0 when unknown).</param>
 internal sealed record BenchmarkResult(
     string FullName,
     string Suite,
@@ -18,7 +19,8 @@ internal sealed record BenchmarkResult(
     string Parameters,
     string? BaselineFullName,
     IReadOnlyList<double> NanosecondsPerOperation,
-    long? AllocatedBytesPerOperation)
+    long? AllocatedBytesPerOperation,
+    long AllocationOperations = 0)
 {
     /// <summary>Whether this case is the baseline the others of its class are divided by.</summary>
     public bool IsBaseline => string.Equals(BaselineFullName, FullName, StringComparison.Ordinal);

@@ -33,7 +33,8 @@ internal static class GateComparer
     private static Comparison Judge(ResultSet oldResults, BenchmarkResult previous, ResultSet newResults,
         BenchmarkResult current, GateOptions options)
     {
-        bool moreMemory = AllocatesMore(previous.AllocatedBytesPerOperation, current.AllocatedBytesPerOperation, options);
+        bool moreMemory = AllocatesMore(previous.AllocatedBytesPerOperation, current.AllocatedBytesPerOperation,
+            current.AllocationOperations, options);
         var row = new Comparison(current.FullName, current.Suite, current.DisplayName, double.NaN, double.NaN, double.NaN,
             previous.AllocatedBytesPerOperation, current.AllocatedBytesPerOperation, Verdict.NotComparable);
 
@@ -74,9 +75,14 @@ internal static class GateComparer
         };
     }
 
-    internal static bool AllocatesMore(long? oldBytes, long? newBytes, GateOptions options) =>
+    /// <summary>
+    /// Whether allocations grew beyond the per-operation slack, the relative threshold and the whole-run noise
+    /// floor; <paramref name="operations"/> is the new measurement run's operation count (0 when unknown: no floor).
+    /// </summary>
+    internal static bool AllocatesMore(long? oldBytes, long? newBytes, long operations, GateOptions options) =>
         oldBytes is { } before && newBytes is { } after
-        && after - before > Math.Max(options.AllocationSlackBytes, options.AllocationThreshold * before);
+        && after - before > Math.Max(options.AllocationSlackBytes, options.AllocationThreshold * before)
+        && (operations == 0 || (after - before) * operations >= options.AllocationNoiseBytes);
 
     private static double RatioOf(ResultSet results, BenchmarkResult result) => Median(results.RatiosOf(result));
 

@@ -46,7 +46,7 @@ internal static class GateTable
         int regressions = rows.Count(r => r.IsRegression);
         int compared = rows.Count(r => r.Verdict is not (Verdict.Added or Verdict.Missing or Verdict.NotComparable));
         return string.Create(CultureInfo.InvariantCulture,
-            $"perf gate: {regressions} regression(s) in {compared} compared case(s) (ratio threshold {options.RatioThreshold:P0}, alpha {options.Alpha}, allocation threshold {options.AllocationThreshold:P0} + {options.AllocationSlackBytes} B)");
+            $"perf gate: {regressions} regression(s) in {compared} compared case(s) (ratio threshold {options.RatioThreshold:P0}, alpha {options.Alpha}, allocation threshold {options.AllocationThreshold:P0} + {options.AllocationSlackBytes} B/op, noise floor {options.AllocationNoiseBytes} B/run)");
     }
 
     private static string[] Cells(Comparison row) =>

@@ -34,17 +34,18 @@ internal static class Program
         var alpha = new Option<double>("--alpha") { Description = "Significance level of the Mann-Whitney test.", DefaultValueFactory = _ => GateOptions.DefaultAlpha };
         var allocationThreshold = new Option<double>("--alloc-threshold") { Description = "Growth of allocated bytes/op tolerated (0.10 = 10%).", DefaultValueFactory = _ => GateOptions.DefaultAllocationThreshold };
         var allocationSlack = new Option<long>("--alloc-slack") { Description = "Growth of allocated bytes/op always tolerated.", DefaultValueFactory = _ => GateOptions.DefaultAllocationSlackBytes };
+        var allocationNoise = new Option<long>("--alloc-noise") { Description = "Growth of allocated bytes over the whole measured run always tolerated.", DefaultValueFactory = _ => GateOptions.DefaultAllocationNoiseBytes };
         var markdown = new Option<FileInfo?>("--markdown") { Description = "Also write the table as GitHub markdown to this file." };
         var onlyRerun = new Option<bool>("--ignore-missing") { Description = "Leave out cases absent from the new results (a partial re-run)." };
-        var rerunFilter = new Option<FileInfo?>("--rerun-filter") { Description = "Write BenchmarkDotNet --filter patterns for the regressed cases and their baselines to this file (one per line)." };
+        var rerunFilter = new Option<FileInfo?>("--rerun-filter") { Description = "Write BenchmarkDotNet --filter patterns (full names) of the regressed cases and their baselines to this file, one per line." };
         var command = new Command("compare", "Compare two result sets; exit 1 on a regression.")
         {
-            baseline, results, threshold, alpha, allocationThreshold, allocationSlack, markdown, onlyRerun, rerunFilter,
+            baseline, results, threshold, alpha, allocationThreshold, allocationSlack, allocationNoise, markdown, onlyRerun, rerunFilter,
         };
         command.SetAction(parse => Guarded(() =>
         {
             var options = new GateOptions(parse.GetValue(threshold), parse.GetValue(alpha), GateOptions.DefaultMinimumIterations,
-                parse.GetValue(allocationThreshold), parse.GetValue(allocationSlack));
+                parse.GetValue(allocationThreshold), parse.GetValue(allocationSlack), parse.GetValue(allocationNoise));
             var oldResults = ResultSetReader.Read(parse.GetValue(baseline)!.FullName);
             var newResults = ResultSetReader.Read(parse.GetValue(results)!.FullName);
             var rows = GateComparer.Compare(oldResults, newResults, options);
@@ -110,21 +111,14 @@ internal static class Program
     }
 
     /// <summary>
-    /// One filter per regressed case's method and per its baseline's method: enough to re-measure exactly the
-    /// flagged ratios (every parameter value of those methods comes along).
+    /// The full names (BenchmarkDotNet's --filter matches them exactly, parameters included) of every regressed
+    /// case and of its baseline: enough to re-measure exactly the flagged ratios and nothing else.
     /// </summary>
     internal static IEnumerable<string> RerunFilter(IReadOnlyList<Comparison> rows, ResultSet newResults) => rows
         .Where(r => r.IsRegression)
         .SelectMany(r => new[] { r.FullName, newResults.Find(r.FullName)?.BaselineFullName })
         .OfType<string>()
-        .Select(MethodOf)
         .Distinct(StringComparer.Ordinal);
-
-    private static string MethodOf(string fullName)
-    {
-        int parameters = fullName.IndexOf('(', StringComparison.Ordinal);
-        return parameters < 0 ? fullName : fullName[..parameters];
-    }
 
     private static int Guarded(Func<int> action)
     {

@@ -66,10 +66,14 @@ internal static class ResultSetReader
             benchmark.TryGetProperty("Parameters", out var parameters) ? parameters.GetString() ?? "" : "",
             baselineOf.GetValueOrDefault(fullName),
             ReadIterations(benchmark),
-            benchmark.TryGetProperty("Memory", out var memory) && memory.ValueKind == JsonValueKind.Object
-                && memory.TryGetProperty("BytesAllocatedPerOperation", out var bytes) && bytes.ValueKind == JsonValueKind.Number
-                ? bytes.GetInt64() : null);
+            MemoryField(benchmark, "BytesAllocatedPerOperation"),
+            MemoryField(benchmark, "TotalOperations") ?? 0);
     }
+
+    private static long? MemoryField(JsonElement benchmark, string name) =>
+        benchmark.TryGetProperty("Memory", out var memory) && memory.ValueKind == JsonValueKind.Object
+        && memory.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number
+            ? value.GetInt64() : null;
 
     /// <summary>
     /// The "Workload/Result" measurements: what BenchmarkDotNet's statistics are computed from (actual

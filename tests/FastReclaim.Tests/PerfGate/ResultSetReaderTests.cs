@@ -26,7 +26,7 @@ public sealed class ResultSetReaderTests : IDisposable
             {
               "Type": "ScanBenchmarks", "Method": "IsZero", "Parameters": "Size=4096",
               "FullName": "Bench.ScanBenchmarks.IsZero(Size: 4096)",
-              "Memory": { "BytesAllocatedPerOperation": 24 },
+              "Memory": { "TotalOperations": 4096, "BytesAllocatedPerOperation": 24 },
               "Statistics": { "OriginalValues": [10.0, 11.0] }
             },
             {
@@ -76,6 +76,7 @@ public sealed class ResultSetReaderTests : IDisposable
         Assert.Equal([10.0, 11.0], isZero.NanosecondsPerOperation);
         Assert.Equal("Bench.ScanBenchmarks.ScalarLoop(Size: 4096)", isZero.BaselineFullName);
         Assert.Equal(24, isZero.AllocatedBytesPerOperation);
+        Assert.Equal(4096, isZero.AllocationOperations);
         Assert.Equal("IsZero(Size=4096)", isZero.DisplayName);
         Assert.Equal("AMD EPYC, 2 logical cores, Linux, .NET 10.0.12", set.Machine);
     }
