@@ -1,7 +1,10 @@
 namespace FastReclaim.PerfGate;
 
 /// <summary>One benchmark case of one run, as BenchmarkDotNet reported it.</summary>
-/// <param name="FullName">Namespace.Type.Method(params): the key that matches a case across runs.</param>
+/// <param name="FullName">
+/// Namespace.Type.Method(params), plus <c> @Job</c> when its class ran several jobs: the key that matches a case
+/// across runs.
+/// </param>
 /// <param name="Suite">The benchmark class.</param>
 /// <param name="Method">The benchmark method.</param>
 /// <param name="Parameters">The <c>[Params]</c> values, e.g. <c>Size=4096</c>; empty when there are none.</param>
@@ -26,5 +29,14 @@ internal sealed record BenchmarkResult(
     public bool IsBaseline => string.Equals(BaselineFullName, FullName, StringComparison.Ordinal);
 
     /// <summary>Method and parameters, the way a person names the case inside its suite.</summary>
-    public string DisplayName => Parameters.Length == 0 ? Method : $"{Method}({Parameters})";
+    public string DisplayName => (Parameters.Length == 0 ? Method : $"{Method}({Parameters})") + JobSuffix;
+
+    private string JobSuffix
+    {
+        get
+        {
+            int at = FullName.LastIndexOf(" @", StringComparison.Ordinal);
+            return at < 0 ? "" : FullName[at..];
+        }
+    }
 }

@@ -5,8 +5,9 @@ namespace FastReclaim.PerfGate;
 /// <summary>
 /// Reads a directory of BenchmarkDotNet results: every <c>*-report-full.json</c> under it (the full JSON
 /// exporter, which keeps each iteration's measurement) and, beside each, the <c>*-report-baselines.json</c>
-/// that FastReclaim.Benchmarks writes to say which case is each class's baseline (BenchmarkDotNet's JSON
-/// does not).
+/// that FastReclaim.Benchmarks writes to name each case uniquely (several jobs of one class share a full
+/// name) and to say which case is its baseline (BenchmarkDotNet's JSON does not). Without that file a case
+/// is named by its full name and has no baseline.
 /// </summary>
 internal static class ResultSetReader
 {
@@ -31,7 +32,7 @@ internal static class ResultSetReader
         foreach (string report in reports)
         {
             string baselines = string.Concat(report.AsSpan(0, report.Length - ReportSuffix.Length), BaselinesSuffix);
-            var baselineOf = File.Exists(baselines) ? ReadBaselines(baselines) : new Dictionary<string, string?>();
+            var identities = File.Exists(baselines) ? ReadIdentities(baselines) : [];
             using var document = JsonDocument.Parse(File.ReadAllText(report));
             if (machine.Length == 0)
             {
@@ -39,32 +40,36 @@ internal static class ResultSetReader
             }
             foreach (var benchmark in document.RootElement.GetProperty("Benchmarks").EnumerateArray())
             {
-                results.Add(ReadBenchmark(benchmark, baselineOf));
+                results.Add(ReadBenchmark(benchmark, identities));
             }
         }
         return new ResultSet(results, machine);
     }
 
-    internal static Dictionary<string, string?> ReadBaselines(string path)
+    /// <summary>By DisplayInfo: the case's name unique in its run, and its baseline's.</summary>
+    private static Dictionary<string, (string Name, string? Baseline)> ReadIdentities(string path)
     {
         using var document = JsonDocument.Parse(File.ReadAllText(path));
-        var map = new Dictionary<string, string?>(StringComparer.Ordinal);
+        var map = new Dictionary<string, (string, string?)>(StringComparer.Ordinal);
         foreach (var entry in document.RootElement.GetProperty("Benchmarks").EnumerateArray())
         {
-            map[entry.GetProperty("FullName").GetString()!] = entry.GetProperty("Baseline").GetString();
+            map[entry.GetProperty("DisplayInfo").GetString()!] = (entry.GetProperty("Name").GetString()!, entry.GetProperty("Baseline").GetString());
         }
         return map;
     }
 
-    private static BenchmarkResult ReadBenchmark(JsonElement benchmark, Dictionary<string, string?> baselineOf)
+    private static BenchmarkResult ReadBenchmark(JsonElement benchmark, Dictionary<string, (string Name, string? Baseline)> identities)
     {
-        string fullName = benchmark.GetProperty("FullName").GetString()!;
+        string displayInfo = benchmark.TryGetProperty("DisplayInfo", out var info) ? info.GetString() ?? "" : "";
+        var (name, baseline) = identities.TryGetValue(displayInfo, out var identity)
+            ? identity
+            : (benchmark.GetProperty("FullName").GetString()!, null);
         return new BenchmarkResult(
-            fullName,
+            name,
             benchmark.GetProperty("Type").GetString()!,
             benchmark.GetProperty("Method").GetString()!,
             benchmark.TryGetProperty("Parameters", out var parameters) ? parameters.GetString() ?? "" : "",
-            baselineOf.GetValueOrDefault(fullName),
+            baseline,
             ReadIterations(benchmark),
             MemoryField(benchmark, "BytesAllocatedPerOperation"),
             MemoryField(benchmark, "TotalOperations") ?? 0);

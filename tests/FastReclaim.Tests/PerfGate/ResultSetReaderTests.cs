@@ -12,6 +12,7 @@ public sealed class ResultSetReaderTests : IDisposable
           "HostEnvironmentInfo": { "ProcessorName": "AMD EPYC", "LogicalCoreCount": 2, "OsVersion": "Linux", "RuntimeVersion": ".NET 10.0.12" },
           "Benchmarks": [
             {
+              "DisplayInfo": "ScanBenchmarks.ScalarLoop: Quick [Size=4096]",
               "Type": "ScanBenchmarks", "Method": "ScalarLoop", "Parameters": "Size=4096",
               "FullName": "Bench.ScanBenchmarks.ScalarLoop(Size: 4096)",
               "Memory": { "BytesAllocatedPerOperation": 0 },
@@ -24,15 +25,25 @@ public sealed class ResultSetReaderTests : IDisposable
               ]
             },
             {
+              "DisplayInfo": "ScanBenchmarks.IsZero: Quick [Size=4096]",
               "Type": "ScanBenchmarks", "Method": "IsZero", "Parameters": "Size=4096",
               "FullName": "Bench.ScanBenchmarks.IsZero(Size: 4096)",
               "Memory": { "TotalOperations": 4096, "BytesAllocatedPerOperation": 24 },
               "Statistics": { "OriginalValues": [10.0, 11.0] }
             },
             {
+              "DisplayInfo": "ScanBenchmarks.Failed: Quick",
               "Type": "ScanBenchmarks", "Method": "Failed", "Parameters": "",
               "FullName": "Bench.ScanBenchmarks.Failed",
               "Statistics": null, "Memory": null
+            },
+            {
+              "DisplayInfo": "ScanBenchmarks.Jobs: Fast", "Type": "ScanBenchmarks", "Method": "Jobs", "Parameters": "",
+              "FullName": "Bench.ScanBenchmarks.Jobs", "Statistics": { "OriginalValues": [5.0] }
+            },
+            {
+              "DisplayInfo": "ScanBenchmarks.Jobs: Slow", "Type": "ScanBenchmarks", "Method": "Jobs", "Parameters": "",
+              "FullName": "Bench.ScanBenchmarks.Jobs", "Statistics": { "OriginalValues": [20.0] }
             }
           ]
         }
@@ -40,9 +51,11 @@ public sealed class ResultSetReaderTests : IDisposable
 
     private const string Baselines = """
         { "Benchmarks": [
-            { "FullName": "Bench.ScanBenchmarks.ScalarLoop(Size: 4096)", "Baseline": "Bench.ScanBenchmarks.ScalarLoop(Size: 4096)" },
-            { "FullName": "Bench.ScanBenchmarks.IsZero(Size: 4096)", "Baseline": "Bench.ScanBenchmarks.ScalarLoop(Size: 4096)" },
-            { "FullName": "Bench.ScanBenchmarks.Failed", "Baseline": null } ] }
+            { "DisplayInfo": "ScanBenchmarks.ScalarLoop: Quick [Size=4096]", "Name": "Bench.ScanBenchmarks.ScalarLoop(Size: 4096)", "Baseline": "Bench.ScanBenchmarks.ScalarLoop(Size: 4096)" },
+            { "DisplayInfo": "ScanBenchmarks.IsZero: Quick [Size=4096]", "Name": "Bench.ScanBenchmarks.IsZero(Size: 4096)", "Baseline": "Bench.ScanBenchmarks.ScalarLoop(Size: 4096)" },
+            { "DisplayInfo": "ScanBenchmarks.Failed: Quick", "Name": "Bench.ScanBenchmarks.Failed", "Baseline": null },
+            { "DisplayInfo": "ScanBenchmarks.Jobs: Fast", "Name": "Bench.ScanBenchmarks.Jobs @Fast", "Baseline": "Bench.ScanBenchmarks.Jobs @Slow" },
+            { "DisplayInfo": "ScanBenchmarks.Jobs: Slow", "Name": "Bench.ScanBenchmarks.Jobs @Slow", "Baseline": "Bench.ScanBenchmarks.Jobs @Slow" } ] }
         """;
 
     private readonly string directory = Directory.CreateTempSubdirectory("perfgate-reader-").FullName;
@@ -89,6 +102,17 @@ public sealed class ResultSetReaderTests : IDisposable
         Assert.Empty(failed.NanosecondsPerOperation);
         Assert.Null(failed.AllocatedBytesPerOperation);
         Assert.Null(failed.BaselineFullName);
+    }
+
+    [Fact]
+    public void Several_Jobs_Of_One_Method_Are_Told_Apart_And_Divided_By_The_Baseline_Job()
+    {
+        var set = ResultSetReader.Read(directory);
+
+        var fast = set.Find("Bench.ScanBenchmarks.Jobs @Fast")!;
+        Assert.Equal("Jobs @Fast", fast.DisplayName);
+        Assert.Equal([0.25], set.RatiosOf(fast));
+        Assert.True(set.Find("Bench.ScanBenchmarks.Jobs @Slow")!.IsBaseline);
     }
 
     [Fact]
