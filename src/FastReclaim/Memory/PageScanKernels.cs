@@ -92,32 +92,28 @@ internal static unsafe class PageScanKernels<TWidth, TVector>
         nuint lanes = (nuint)TWidth.Lanes;
         nuint i = 0;
 
-        // Each zero lane adds -1 (all bits set); four accumulators keep the adds off one dependency chain.
-        TVector zeros0 = TWidth.Zero, zeros1 = TWidth.Zero, zeros2 = TWidth.Zero, zeros3 = TWidth.Zero;
-        for (; i + 4 * lanes <= count; i += 4 * lanes)
+        // Each lane counts its non-zero entries; four accumulators keep the adds off one dependency chain.
+        TVector counts0 = TWidth.Zero, counts1 = TWidth.Zero, counts2 = TWidth.Zero, counts3 = TWidth.Zero;
+        for (; i + (4 * lanes) <= count; i += 4 * lanes)
         {
-            zeros0 = TWidth.Add(zeros0, TWidth.ZeroLaneMask(TWidth.Load(entries + i)));
-            zeros1 = TWidth.Add(zeros1, TWidth.ZeroLaneMask(TWidth.Load(entries + i + lanes)));
-            zeros2 = TWidth.Add(zeros2, TWidth.ZeroLaneMask(TWidth.Load(entries + i + (2 * lanes))));
-            zeros3 = TWidth.Add(zeros3, TWidth.ZeroLaneMask(TWidth.Load(entries + i + (3 * lanes))));
+            counts0 = TWidth.Add(counts0, TWidth.NonZeroLaneOnes(TWidth.Load(entries + i)));
+            counts1 = TWidth.Add(counts1, TWidth.NonZeroLaneOnes(TWidth.Load(entries + i + lanes)));
+            counts2 = TWidth.Add(counts2, TWidth.NonZeroLaneOnes(TWidth.Load(entries + i + (2 * lanes))));
+            counts3 = TWidth.Add(counts3, TWidth.NonZeroLaneOnes(TWidth.Load(entries + i + (3 * lanes))));
         }
 
         for (; i + lanes <= count; i += lanes)
         {
-            zeros0 = TWidth.Add(zeros0, TWidth.ZeroLaneMask(TWidth.Load(entries + i)));
+            counts0 = TWidth.Add(counts0, TWidth.NonZeroLaneOnes(TWidth.Load(entries + i)));
         }
 
-        ulong negatedZeros = TWidth.Sum(TWidth.Add(TWidth.Add(zeros0, zeros1), TWidth.Add(zeros2, zeros3)));
-        long zeros = -(long)negatedZeros;
+        ulong nonZero = TWidth.Sum(TWidth.Add(TWidth.Add(counts0, counts1), TWidth.Add(counts2, counts3)));
         for (; i < count; i++)
         {
-            if (entries[i] == 0)
-            {
-                zeros++;
-            }
+            nonZero += entries[i] != 0 ? 1UL : 0UL;
         }
 
-        return (int)((long)count - zeros);
+        return (int)nonZero;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

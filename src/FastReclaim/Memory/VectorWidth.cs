@@ -28,8 +28,8 @@ internal unsafe interface IVectorWidth<TVector>
     /// <summary>Bit i set when lane i is non-zero.</summary>
     static abstract uint NonZeroLanes(TVector value);
 
-    /// <summary>All bits set in each lane that is zero (that is, -1 per zero lane), 0 elsewhere.</summary>
-    static abstract TVector ZeroLaneMask(TVector value);
+    /// <summary>1 in each lane that is non-zero, 0 elsewhere (an unsigned min with 1: one instruction at 512 bits).</summary>
+    static abstract TVector NonZeroLaneOnes(TVector value);
 
     /// <summary>The wrapping sum of the lanes.</summary>
     static abstract ulong Sum(TVector value);
@@ -57,7 +57,7 @@ internal readonly unsafe struct ScalarWidth : IVectorWidth<ulong>
     public static uint NonZeroLanes(ulong value) => value != 0 ? 1u : 0u;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static ulong ZeroLaneMask(ulong value) => value == 0 ? ulong.MaxValue : 0;
+    public static ulong NonZeroLaneOnes(ulong value) => Math.Min(value, 1UL);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Sum(ulong value) => value;
@@ -86,7 +86,7 @@ internal readonly unsafe struct Width128 : IVectorWidth<Vector128<ulong>>
         ~Vector128.Equals(value, Vector128<ulong>.Zero).ExtractMostSignificantBits() & ((1u << Vector128<ulong>.Count) - 1);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<ulong> ZeroLaneMask(Vector128<ulong> value) => Vector128.Equals(value, Vector128<ulong>.Zero);
+    public static Vector128<ulong> NonZeroLaneOnes(Vector128<ulong> value) => Vector128.Min(value, Vector128<ulong>.One);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Sum(Vector128<ulong> value) => Vector128.Sum(value);
@@ -115,7 +115,7 @@ internal readonly unsafe struct Width256 : IVectorWidth<Vector256<ulong>>
         ~Vector256.Equals(value, Vector256<ulong>.Zero).ExtractMostSignificantBits() & ((1u << Vector256<ulong>.Count) - 1);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<ulong> ZeroLaneMask(Vector256<ulong> value) => Vector256.Equals(value, Vector256<ulong>.Zero);
+    public static Vector256<ulong> NonZeroLaneOnes(Vector256<ulong> value) => Vector256.Min(value, Vector256<ulong>.One);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Sum(Vector256<ulong> value) => Vector256.Sum(value);
@@ -144,7 +144,7 @@ internal readonly unsafe struct Width512 : IVectorWidth<Vector512<ulong>>
         (uint)(~Vector512.Equals(value, Vector512<ulong>.Zero).ExtractMostSignificantBits() & ((1ul << Vector512<ulong>.Count) - 1));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<ulong> ZeroLaneMask(Vector512<ulong> value) => Vector512.Equals(value, Vector512<ulong>.Zero);
+    public static Vector512<ulong> NonZeroLaneOnes(Vector512<ulong> value) => Vector512.Min(value, Vector512<ulong>.One);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong Sum(Vector512<ulong> value) => Vector512.Sum(value);
