@@ -5,13 +5,12 @@ internal enum MetricKind
 {
     Gauge,
     Counter,
-    UpDownCounter,
     Histogram,
 }
 
 /// <summary>
 /// The latest published value of one time series (an instrument and one set of tag values).
-/// <see cref="Value"/> is the gauge value, the current sum of an up-down counter, the running total of a counter,
+/// <see cref="Value"/> is the gauge value, the running total of a counter,
 /// or the count of a histogram in the last interval; <see cref="RatePerSecond"/> is a counter's increase per
 /// second over the last interval; <see cref="Quantiles"/> are a histogram's p50, p95, p99.
 /// </summary>

@@ -24,6 +24,15 @@ internal sealed class MetricsSession : IDisposable
     private const int BufferMegabytes = 16;
     private const int RecentEventsKept = 5;
 
+    /// <summary>
+    /// A gauge series not published for this many intervals is gone: its owner (address space or epoch domain) was
+    /// disposed. Counter and histogram series are kept by the target's metrics session with their last values, so
+    /// they are shown only while a gauge of the same owner (the same <c>space=</c> or <c>domain=</c> tag) is live.
+    /// </summary>
+    private const int StaleAfterCollections = 2;
+
+    private static readonly string[] s_ownerTags = ["space=", "domain="];
+
     // The FastReclaim event source and its Stall (0x1) and Sweep (0x2) keywords; Policy (0x4) is per table, too chatty here.
     private const string EventSourceName = "FastReclaim";
     private const long StallAndSweepKeywords = 0x1 | 0x2;
@@ -33,9 +42,10 @@ internal sealed class MetricsSession : IDisposable
     private readonly string _sessionId;
     private readonly string _meter;
     private readonly double _intervalSeconds;
-    private readonly ConcurrentDictionary<(string Instrument, string Tags), MetricSeries> _series = new();
+    private readonly ConcurrentDictionary<(string Instrument, string Tags), (MetricSeries Series, int Collection)> _series = new();
     private readonly ConcurrentQueue<string> _recentEvents = new();
     private int _collectionsWithData;
+    private int _collections;
     private bool _dataThisCollection;
     private long _stalls;
     private long _sweeps;
@@ -116,9 +126,21 @@ internal sealed class MetricsSession : IDisposable
         }
     }
 
-    /// <summary>The latest value of every series, sorted by instrument then tags.</summary>
-    public IReadOnlyList<MetricSeries> Snapshot() =>
-        [.. _series.Values.OrderBy(s => s.Instrument, StringComparer.Ordinal).ThenBy(s => s.Tags, StringComparer.Ordinal)];
+    /// <summary>The latest value of every live series, sorted by instrument then tags.</summary>
+    public IReadOnlyList<MetricSeries> Snapshot()
+    {
+        int oldest = Volatile.Read(ref _collections) - StaleAfterCollections;
+        (MetricSeries Series, int Collection)[] all = [.. _series.Values];
+        var liveOwners = all
+            .Where(s => s.Series.Kind == MetricKind.Gauge && s.Collection >= oldest)
+            .Select(s => OwnerOf(s.Series.Tags))
+            .ToHashSet(StringComparer.Ordinal);
+        return [.. all
+            .Where(s => s.Series.Kind == MetricKind.Gauge ? s.Collection >= oldest : liveOwners.Contains(OwnerOf(s.Series.Tags)))
+            .Select(s => s.Series)
+            .OrderBy(s => s.Instrument, StringComparer.Ordinal)
+            .ThenBy(s => s.Tags, StringComparer.Ordinal)];
+    }
 
     /// <summary>
     /// Waits until <paramref name="count"/> intervals with data have completed. False when the timeout passed,
@@ -181,6 +203,7 @@ internal sealed class MetricsSession : IDisposable
         {
             // TraceEvent names the Stop-opcode event "Collection/Stop".
             case "CollectionStop" or "Collection/Stop":
+                Interlocked.Increment(ref _collections);
                 if (_dataThisCollection)
                 {
                     _dataThisCollection = false;
@@ -205,13 +228,12 @@ internal sealed class MetricsSession : IDisposable
         {
             "GaugeValuePublished" => Series(e, MetricKind.Gauge, Payload(e, "lastValue"), rate: null),
             "CounterRateValuePublished" => Series(e, MetricKind.Counter, Payload(e, "value"), Payload(e, "rate")),
-            "UpDownCounterRateValuePublished" => Series(e, MetricKind.UpDownCounter, Payload(e, "value"), rate: null),
             "HistogramValuePublished" => Histogram(e),
             _ => null,
         };
         if (series is not null)
         {
-            _series[(series.Instrument, series.Tags)] = series;
+            _series[(series.Instrument, series.Tags)] = (series, _collections);
             _dataThisCollection = true;
         }
     }
@@ -265,6 +287,10 @@ internal sealed class MetricsSession : IDisposable
             _recentEvents.TryDequeue(out _);
         }
     }
+
+    /// <summary>The <c>space=N</c> or <c>domain=N</c> tag of a series ("" when it has neither).</summary>
+    private static string OwnerOf(string tags) =>
+        tags.Split(',').FirstOrDefault(t => s_ownerTags.Any(o => t.StartsWith(o, StringComparison.Ordinal))) ?? "";
 
     private static string Payload(TraceEvent e, string name) => e.PayloadByName(name)?.ToString() ?? "";
 

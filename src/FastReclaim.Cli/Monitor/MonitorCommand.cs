@@ -171,13 +171,20 @@ internal static class MonitorCommand
                 MetricKind.Histogram => $"{s.Quantiles} {s.Unit}",
                 _ => "",
             };
-            table.AddRow(Markup.Escape(s.Instrument), Markup.Escape(s.Tags), Markup.Escape(FormatValue(s)), Markup.Escape(rate));
+            table.AddRow(Markup.Escape(ShortName(s.Instrument)), Markup.Escape(s.Tags), Markup.Escape(FormatValue(s)), Markup.Escape(rate));
         }
 
         foreach (string e in session.RecentEvents)
         {
             table.AddRow("[grey]event[/]", "", "", Markup.Escape(e));
         }
+    }
+
+    /// <summary>The instrument without the <c>fastreclaim.</c> prefix the title already says, so rows fit 80 columns.</summary>
+    private static string ShortName(string instrument)
+    {
+        const string Prefix = "fastreclaim.";
+        return instrument.StartsWith(Prefix, StringComparison.Ordinal) ? instrument[Prefix.Length..] : instrument;
     }
 
     private static string FormatValue(MetricSeries s) => s.Kind switch

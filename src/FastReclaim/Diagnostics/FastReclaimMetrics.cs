@@ -8,6 +8,9 @@ namespace FastReclaim;
 /// <see cref="MeterListener"/> in process) and the seam its owners use.
 /// </summary>
 /// <remarks>
+/// Current quantities (epoch, pending, page-table bytes) are observable gauges rather than up-down counters: a
+/// metrics session keeps publishing the last value of every up-down-counter series it has seen, so the series of a
+/// disposed space would live on with its final value, whereas a gauge series stops when its owner is gone.
 /// Zero cost with no listener: everything the owners already count (epoch, pending, freed, tables) is an
 /// observable instrument that reads the owners' own counters only when a listener collects, through the
 /// <see cref="EpochDomains"/> and <see cref="AddressSpaces"/> registries. Only the two histograms are
@@ -57,7 +60,7 @@ internal static class FastReclaimMetrics
         meter.CreateObservableGauge(EpochName, () => EpochDomains.Collect(
             static (d, id, list) => list.Add(new(d.ReadMetrics().GlobalEpoch, DomainTagOf(id)))),
             "{epoch}", "Global epoch of each epoch domain.");
-        meter.CreateObservableUpDownCounter(PendingItemsName, () => EpochDomains.Collect(
+        meter.CreateObservableGauge(PendingItemsName, () => EpochDomains.Collect(
             static (d, id, list) => list.Add(new(d.ReadMetrics().PendingItems, DomainTagOf(id)))),
             "{item}", "Retired items waiting for their grace period.");
         meter.CreateObservableCounter(FreedItemsName, () => EpochDomains.Collect(
@@ -67,9 +70,9 @@ internal static class FastReclaimMetrics
             static (d, id, list) => list.Add(new(d.ReadMetrics().Stalls, DomainTagOf(id)))),
             "{stall}", "Readers reported for holding the epoch past the stall deadline.");
 
-        meter.CreateObservableUpDownCounter(PageTableBytesName, () => AddressSpaces.Collect(MeasurePageTableBytes),
+        meter.CreateObservableGauge(PageTableBytesName, () => AddressSpaces.Collect(MeasurePageTableBytes),
             "By", "Bytes of page-table pages per paging level, root excluded (the level sum is Linux's VmPTE).");
-        meter.CreateObservableUpDownCounter(PendingBytesName, () => AddressSpaces.Collect(
+        meter.CreateObservableGauge(PendingBytesName, () => AddressSpaces.Collect(
             static (s, id, list) =>
             {
                 PageTableReading r = s.ReadMetrics();

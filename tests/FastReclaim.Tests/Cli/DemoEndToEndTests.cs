@@ -119,6 +119,27 @@ public sealed partial class DemoEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task Monitor_Stops_Cleanly_On_Ctrl_C()
+    {
+        // System.CommandLine turns Ctrl-C (SIGINT) into this cancellation.
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, Cancellation);
+        demo.SkipUnlessDiagnosticsIpc();
+        using var ctrlC = CancellationTokenSource.CreateLinkedTokenSource(Cancellation);
+        var output = new StringWriter();
+        Task<int> monitor = MonitorCommand.RunAsync(new MonitorSettings(demo.Id, s_refresh, s_firstData, Refreshes: 0, Plain: true), output, TextWriter.Null, ctrlC.Token);
+        while (!output.ToString().Contains("update 2", StringComparison.Ordinal) && !monitor.IsCompleted)
+        {
+            await Task.Delay(s_refresh, Cancellation);
+        }
+
+        await ctrlC.CancelAsync();
+
+        Assert.Equal(0, await monitor.WaitAsync(s_firstData, Cancellation));
+        Assert.DoesNotContain("exited", output.ToString(), StringComparison.Ordinal);
+        Assert.Equal(0, await demo.CloseInputAndWaitAsync(Cancellation));
+    }
+
+    [Fact]
     public async Task Monitor_Reports_A_Dotnet_Process_Without_The_Meter()
     {
         // A .NET process that never creates a FastReclaim address space or epoch domain: the CLI itself, monitoring.
