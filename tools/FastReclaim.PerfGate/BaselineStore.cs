@@ -43,7 +43,7 @@ internal static class BaselineStore
     {
         var text = new StringBuilder();
         var invariant = CultureInfo.InvariantCulture;
-        text.AppendLine("# Machine of the committed baseline").AppendLine();
+        text.AppendLine("# Machine these results were measured on").AppendLine();
         text.AppendLine(invariant, $"- Accepted: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {accepted.Count} benchmark cases");
         text.AppendLine(invariant, $"- BenchmarkDotNet host: {accepted.Machine}");
         text.AppendLine(invariant, $"- CPU: {FirstLineStartingWith("/proc/cpuinfo", "model name") ?? "?"}, {Environment.ProcessorCount} logical processors");

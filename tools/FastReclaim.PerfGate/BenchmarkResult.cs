@@ -31,6 +31,9 @@ internal sealed record BenchmarkResult(
     /// <summary>Method and parameters, the way a person names the case inside its suite.</summary>
     public string DisplayName => (Parameters.Length == 0 ? Method : $"{Method}({Parameters})") + JobSuffix;
 
+    /// <summary>Method, and job when its class ran several: what tells a baseline from its class's other cases.</summary>
+    public string MethodAndJob => Method + JobSuffix;
+
     private string JobSuffix
     {
         get

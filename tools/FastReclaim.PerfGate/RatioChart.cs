@@ -16,7 +16,9 @@ internal static class RatioChart
 
     private static readonly double[] RatioTicks = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100];
 
-    public static void Save(IReadOnlyList<(BenchmarkResult Result, double Ratio)> cases, string path)
+    /// <param name="cases">Each case with its ratio and the name of the baseline it was divided by.</param>
+    /// <param name="path">The PNG to write.</param>
+    public static void Save(IReadOnlyList<(BenchmarkResult Result, double Ratio, string Baseline)> cases, string path)
     {
         var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
@@ -27,7 +29,7 @@ internal static class RatioChart
         // Top to bottom in report order: the first case gets the highest position.
         for (int i = 0; i < cases.Count; i++)
         {
-            var (result, ratio) = cases[i];
+            var (result, ratio, baseline) = cases[i];
             double position = cases.Count - 1 - i;
             bars.Add(new Bar
             {
@@ -36,7 +38,7 @@ internal static class RatioChart
                 FillColor = palette.GetColor(Array.IndexOf(suites, result.Suite)),
                 Label = ratio.ToString("0.###", CultureInfo.InvariantCulture) + "×",
             });
-            labels.AddMajor(position, $"{result.Suite}.{result.DisplayName}");
+            labels.AddMajor(position, $"{result.Suite}.{result.DisplayName} vs {baseline}");
         }
         var barPlot = plot.Add.Bars(bars);
         barPlot.Horizontal = true;

@@ -17,7 +17,7 @@ internal static class ReportWriter
         Directory.CreateDirectory(outputDirectory);
         var charted = results.All
             .Where(r => !r.IsBaseline)
-            .Select(r => (Result: r, Ratio: Median(results.RatiosOf(r))))
+            .Select(r => (Result: r, Ratio: Median(results.RatiosOf(r)), Baseline: results.Find(r.BaselineFullName ?? "")?.MethodAndJob ?? ""))
             .Where(c => c.Ratio > 0)
             .ToList();
         if (charted.Count > 0)
