@@ -1,0 +1,235 @@
+using CsCheck;
+
+namespace FastReclaim.Tests.Paging;
+
+/// <summary>
+/// Model-based: random operations (valid and invalid) on an <see cref="AddressSpace"/> and on a plain dictionary of
+/// leaves, compared after every operation. 250 runs of 400 operations = 100,000 operations.
+/// </summary>
+public sealed class AddressSpaceModelTests
+{
+    private const int Runs = 250;
+    private const int OperationsPerRun = 400;
+
+    /// <summary>Every leaf is translated after every refused call and every this many calls; counts and a probe after each.</summary>
+    private const int FullCompareInterval = 8;
+    private const ulong Page = PageAllocator.PageSize;
+    private const ulong Span2M = 2UL << 20;
+    private const ulong Span1G = 1UL << 30;
+    private const ulong PhysicalMask = (1UL << 52) - 1;
+
+    /// <summary>Windows around a 1 GiB boundary, a 512 GiB boundary and a 1 GiB boundary of the upper half.</summary>
+    private static readonly ulong[] s_windows = [0x0000_1000_4000_0000, 0x0000_1080_0000_0000, 0xFFFF_8000_4000_0000];
+
+    private static readonly PageFlags[] s_flagChoices =
+    [
+        PageFlags.Writable, PageFlags.User, PageFlags.NoExecute, PageFlags.Global,
+        PageFlags.Accessed, PageFlags.Dirty, PageFlags.WriteThrough, PageFlags.CacheDisable,
+    ];
+
+    private enum Kind { Map, Zap, Unmap, UnmapWithNeighbours, Protect, Probe, Sweep, Bad }
+
+    private readonly record struct Op(int Kind, int Window, int Slot, int Count, int Variant, int FlagBits);
+
+    private readonly record struct Leaf(ulong Size, ulong Pa, PageFlags Flags);
+
+    private static readonly Gen<Op> s_op = Gen.Select(Gen.Int[0, 99], Gen.Int[0, 2], Gen.Int[-1024, 1023], Gen.Int[1, 48], Gen.Int[0, 15], Gen.Int[0, 255])
+        .Select((kind, window, slot, count, variant, flags) => new Op(kind, window, slot, count, variant, flags));
+
+    [Fact]
+    public void Random_Operations_Agree_With_A_Dictionary_Model_And_Bad_Ones_Change_Nothing()
+    {
+        Gen.Select(Gen.Int[0, 2], Gen.Bool, s_op.Array[OperationsPerRun])
+            .Sample((policy, fiveLevels, ops) => Run((ReclaimPolicy)policy, fiveLevels ? 5 : 4, ops), iter: Runs);
+    }
+
+    private static void Run(ReclaimPolicy policy, int levels, Op[] ops)
+    {
+        using var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true });
+        var space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Levels = levels, Allocator = allocator });
+        var model = new SortedDictionary<ulong, Leaf>();
+        for (int i = 0; i < ops.Length; i++)
+        {
+            Apply(space, model, ops[i]);
+            AssertSame(space, model, ProbeAddress(ops[i]), everyLeaf: i % FullCompareInterval == 0 || i == ops.Length - 1);
+        }
+
+        foreach (ulong window in s_windows)
+        {
+            space.Unmap(window - Span1G, 3 * Span1G, 0, 0);
+        }
+
+        Assert.Equal((0L, 0L), (space.Stats.MappedPages, space.Stats.PageTableBytes));
+        space.Dispose();
+        Assert.Equal(0, allocator.AllocatedPages);
+    }
+
+    private static Kind KindOf(Op op) => op.Kind switch
+    {
+        < 30 => Kind.Map,
+        < 45 => Kind.Zap,
+        < 57 => Kind.Unmap,
+        < 63 => Kind.UnmapWithNeighbours,
+        < 71 => Kind.Protect,
+        < 81 => Kind.Probe,
+        < 84 => Kind.Sweep,
+        _ => Kind.Bad,
+    };
+
+    private static PageFlags FlagsOf(Op op)
+    {
+        PageFlags flags = PageFlags.None;
+        for (int bit = 0; bit < s_flagChoices.Length; bit++)
+        {
+            if ((op.FlagBits & (1 << bit)) != 0)
+            {
+                flags |= s_flagChoices[bit];
+            }
+        }
+
+        return flags;
+    }
+
+    private static ulong Address(Op op, ulong unit, int slots) =>
+        s_windows[op.Window] + (ulong)((long)(op.Slot % slots) * (long)unit);
+
+    private static ulong ProbeAddress(Op op) => Address(op, Page, 1024) + ((ulong)op.Count * 0x1_0777);
+
+    private static void Apply(AddressSpace space, SortedDictionary<ulong, Leaf> model, Op op)
+    {
+        switch (KindOf(op))
+        {
+            case Kind.Map:
+                (LeafSize size, ulong unit, int slots, int count) = (op.Variant % 8) switch
+                {
+                    6 => (LeafSize.Size2M, Span2M, 8, 1 + (op.Count % 2)),
+                    7 => (LeafSize.Size1G, Span1G, 2, 1),
+                    _ => (LeafSize.Size4K, Page, 1024, op.Count),
+                };
+                ulong va = Address(op, unit, slots);
+                ulong length = (ulong)count * unit;
+                ulong pa = va & PhysicalMask & ~(unit - 1);
+                if (Overlapping(model, va, va + length - 1).Any())
+                {
+                    AssertRefused(space, model, s => s.Map(va, pa, length, FlagsOf(op), size));
+                    return;
+                }
+
+                space.Map(va, pa, length, FlagsOf(op), size);
+                for (int i = 0; i < count; i++)
+                {
+                    model[va + ((ulong)i * unit)] = new Leaf(unit, pa + ((ulong)i * unit), FlagsOf(op) | PageFlags.Present);
+                }
+
+                return;
+            case Kind.Zap or Kind.Unmap or Kind.UnmapWithNeighbours or Kind.Protect:
+                ulong start = Address(op, Page, 1024);
+                ulong bytes = (ulong)op.Count * (op.Variant % 3 == 0 ? Span2M : Page);
+                ulong last = start + bytes - 1;
+                Action<AddressSpace> call = KindOf(op) switch
+                {
+                    Kind.Zap => s => s.Zap(start, bytes),
+                    Kind.Unmap => s => s.Unmap(start, bytes),
+                    Kind.UnmapWithNeighbours => s => s.Unmap(start, bytes, start - ((ulong)op.Variant * Span2M), op.Variant == 0 ? 0 : last + 1 + ((ulong)op.FlagBits * Span2M)),
+                    _ => s => s.Protect(start, bytes, FlagsOf(op)),
+                };
+                List<ulong> hit = [.. Overlapping(model, start, last)];
+                if (hit.Any(b => b < start || b + model[b].Size - 1 > last))
+                {
+                    AssertRefused(space, model, call); // would split a 2 MiB or 1 GiB leaf
+                    return;
+                }
+
+                call(space);
+                foreach (ulong b in hit)
+                {
+                    if (KindOf(op) == Kind.Protect)
+                    {
+                        model[b] = model[b] with { Flags = FlagsOf(op) | PageFlags.Present };
+                    }
+                    else
+                    {
+                        model.Remove(b);
+                    }
+                }
+
+                return;
+            case Kind.Sweep:
+                space.Sweep();
+                return;
+            case Kind.Bad:
+                AssertRefused(space, model, BadCall(op, space.Levels));
+                return;
+            default:
+                return;
+        }
+    }
+
+    /// <summary>Invalid calls, each broken in one way.</summary>
+    private static Action<AddressSpace> BadCall(Op op, int levels)
+    {
+        ulong va = Address(op, Page, 1024);
+        ulong lastLowerPage = (levels == 5 ? 1UL << 56 : 1UL << 47) - Page;
+        const PageFlags rw = PageFlags.Writable;
+        return op.Variant switch
+        {
+            0 => s => s.Map(va + 0x800, 0, Page, rw),
+            1 => s => s.Map(va, 0, 0, rw),
+            2 => s => s.Zap(va, Page + 1),
+            3 => s => s.Map(0x8000_0000_0000_0000, 0, Page, rw),
+            4 => s => s.Unmap(0xFFFF_FFFF_FFFF_F000, 2 * Page),
+            5 => s => s.Map(va, 1UL << 52, Page, rw),
+            6 => s => s.Map(va, 0, Page, (PageFlags)(1UL << (9 + (op.FlagBits % 3)))),
+            7 => s => s.Map(va & ~(Span2M - 1), Page, Span2M, rw, LeafSize.Size2M),
+            8 => s => s.Zap(lastLowerPage, 2 * Page),
+            9 => s => s.Unmap(va, Page, va + Page, 0),
+            10 => s => s.Unmap(va, 2 * Page, 0, va + Page),
+            11 => s => s.Protect(va, 0, rw),
+            12 => s => s.Map(va, (1UL << 52) - Page, 2 * Page, rw),
+            13 => s => s.Map(va & ~(Span1G - 1), 0, Span2M, rw, LeafSize.Size1G),
+            14 => s => s.Unmap(va + 1, Page),
+            _ => s => s.Map(va, 0, ulong.MaxValue - Page + 1, rw),
+        };
+    }
+
+    private static IEnumerable<ulong> Overlapping(SortedDictionary<ulong, Leaf> model, ulong first, ulong last) =>
+        model.Where(l => l.Key <= last && l.Key + l.Value.Size - 1 >= first).Select(l => l.Key);
+
+    private static void AssertRefused(AddressSpace space, SortedDictionary<ulong, Leaf> model, Action<AddressSpace> call)
+    {
+        PageTableStats before = space.Stats;
+        Assert.ThrowsAny<ArgumentException>(() => call(space));
+        Assert.Equal(before, space.Stats);
+        AssertSame(space, model, probe: 0, everyLeaf: true);
+    }
+
+    /// <summary>Every model leaf translates at both ends, nothing else is mapped (counts agree), and a probe agrees.</summary>
+    private static void AssertSame(AddressSpace space, SortedDictionary<ulong, Leaf> model, ulong probe, bool everyLeaf)
+    {
+        long bytes = 0;
+        foreach ((ulong va, Leaf leaf) in model)
+        {
+            bytes += (long)leaf.Size;
+            if (!everyLeaf)
+            {
+                continue;
+            }
+
+            foreach (ulong offset in (ulong[])[0, leaf.Size - 1])
+            {
+                Assert.True(space.TryTranslate(va + offset, out ulong pa, out PageFlags flags), $"0x{va + offset:X} is not mapped");
+                Assert.Equal((leaf.Pa + offset, leaf.Flags), (pa, flags));
+            }
+        }
+
+        Assert.Equal((model.Count, bytes), (space.Stats.MappedPages, space.Stats.MappedBytes));
+        bool mapped = space.TryTranslate(probe, out ulong probePa, out _);
+        KeyValuePair<ulong, Leaf> hit = model.LastOrDefault(l => l.Key <= probe);
+        bool expected = model.Count > 0 && hit.Key <= probe && probe - hit.Key < hit.Value.Size && hit.Value.Size != 0;
+        Assert.Equal(expected, mapped);
+        if (expected)
+        {
+            Assert.Equal(hit.Value.Pa + (probe - hit.Key), probePa);
+        }
+    }
+}
