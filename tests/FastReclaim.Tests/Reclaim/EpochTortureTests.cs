@@ -27,6 +27,21 @@ public class EpochTortureTests
     }
 
     [Theory]
+    [InlineData(nameof(TortureReadSide.Handle))]
+    [InlineData(nameof(TortureReadSide.Qsbr))]
+    public void Readers_Using_A_Handle_Or_Qsbr_Never_See_Poison(string readSideName)
+    {
+        var readSide = Enum.Parse<TortureReadSide>(readSideName);
+
+        TortureResult result = ListTorture.Run(s_frequentCollect, Writers, Readers, replacementsPerWriter: 20_000, stopAtFirstViolation: false, readSide: readSide);
+
+        Assert.Equal(0, result.Violations);
+        Assert.Equal(result.Retired, result.Stats.Freed);
+        Assert.Equal(0, result.Leaked);
+        Assert.Equal(0, result.AllocatedAtEnd);
+    }
+
+    [Theory]
     [InlineData(nameof(EpochFault.FreeAtOnce))]
     [InlineData(nameof(EpochFault.IgnoreReaders))]
     public void Torture_Catches_A_Deliberately_Broken_Reclaimer(string faultName)

@@ -55,7 +55,7 @@ internal sealed unsafe class ListTorture
     internal int Length { get; private set; }
 
     /// <summary>A torture run with a fresh poisoned allocator and domain; returns what it observed.</summary>
-    internal static TortureResult Run(EpochOptions options, int writers, int readers, int replacementsPerWriter, bool stopAtFirstViolation, bool useFunctionPointer = false)
+    internal static TortureResult Run(EpochOptions options, int writers, int readers, int replacementsPerWriter, bool stopAtFirstViolation, bool useFunctionPointer = false, TortureReadSide readSide = TortureReadSide.Guard)
     {
         using var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true, PoisonValue = Poison });
         var domain = new EpochDomain(options);
@@ -63,7 +63,7 @@ internal sealed unsafe class ListTorture
         torture.Populate(16);
         long allocatedBefore = allocator.AllocatedPages;
 
-        var readerThreads = Enumerable.Range(0, readers).Select(r => new Thread(() => torture.ReadUntilStopped(r))).ToList();
+        var readerThreads = Enumerable.Range(0, readers).Select(r => new Thread(() => torture.ReadUntilStopped(r, readSide))).ToList();
         var writerThreads = Enumerable.Range(0, writers).Select(w => new Thread(() => torture.Write(w, replacementsPerWriter, stopAtFirstViolation))).ToList();
         readerThreads.ForEach(t => t.Start());
         writerThreads.ForEach(t => t.Start());
@@ -104,34 +104,67 @@ internal sealed unsafe class ListTorture
         Length++;
     }
 
-    private void ReadUntilStopped(int seed)
+    private void ReadUntilStopped(int seed, TortureReadSide readSide)
     {
         var random = new Random(seed);
-        while (!_stop)
+        switch (readSide)
         {
-            using (_domain.Enter())
-            {
-                // The guard keeps every node reached from the head alive until it is disposed.
-                nint node = Volatile.Read(ref NextOf(_head));
-                while (node != 0)
+            case TortureReadSide.Guard:
+                while (!_stop)
                 {
-                    if ((ulong)node == Poison || KeyOf(node) == Poison)
+                    using (_domain.Enter())
                     {
-                        Interlocked.Increment(ref _violations);
-                        break;
+                        // The guard keeps every node reached from the head alive until it is disposed.
+                        Walk(random);
                     }
-
-                    Dwell(random);
-                    nint next = Volatile.Read(ref NextOf(node));
-                    if ((ulong)next == Poison || Volatile.Read(ref KeyOf(node)) == Poison)
-                    {
-                        Interlocked.Increment(ref _violations);
-                        break;
-                    }
-
-                    node = next;
                 }
+
+                break;
+            case TortureReadSide.Handle:
+                using (EpochReader reader = _domain.RegisterReader())
+                {
+                    while (!_stop)
+                    {
+                        reader.Enter();
+                        Walk(random); // the entered handle keeps the nodes alive
+                        reader.Exit();
+                    }
+                }
+
+                break;
+            case TortureReadSide.Qsbr:
+                _domain.Online();
+                while (!_stop)
+                {
+                    Walk(random); // online: the nodes stay alive until the next quiescent point
+                    _domain.Quiescent();
+                }
+
+                _domain.Offline();
+                break;
+        }
+    }
+
+    private void Walk(Random random)
+    {
+        nint node = Volatile.Read(ref NextOf(_head));
+        while (node != 0)
+        {
+            if ((ulong)node == Poison || KeyOf(node) == Poison)
+            {
+                Interlocked.Increment(ref _violations);
+                return;
             }
+
+            Dwell(random);
+            nint next = Volatile.Read(ref NextOf(node));
+            if ((ulong)next == Poison || Volatile.Read(ref KeyOf(node)) == Poison)
+            {
+                Interlocked.Increment(ref _violations);
+                return;
+            }
+
+            node = next;
         }
     }
 
@@ -210,6 +243,19 @@ internal sealed unsafe class ListTorture
 
         _allocator.Free(_head);
     }
+}
+
+/// <summary>How the torture's readers protect their walks.</summary>
+internal enum TortureReadSide
+{
+    /// <summary><see cref="EpochDomain.Enter"/> around each walk.</summary>
+    Guard,
+
+    /// <summary>An <see cref="EpochReader"/> handle entered around each walk.</summary>
+    Handle,
+
+    /// <summary>QSBR: online throughout, <see cref="EpochDomain.Quiescent"/> between walks.</summary>
+    Qsbr,
 }
 
 /// <summary>What a torture run observed.</summary>
