@@ -486,16 +486,20 @@ public sealed class EpochDomain : IDisposable, IEpochMetricsSource
     private ReaderSlot CurrentThreadSlot()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        ThreadSlotOwner owner = ThreadSlots.Owner;
-        ReaderSlot? slot = owner.Find(this);
+        ReaderSlot? slot = ThreadSlots.Previous(this);
         if (slot is null)
         {
-            slot = new ReaderSlot(this, Thread.CurrentThread);
-            Register(slot);
-            owner.Add(slot);
+            ThreadSlotOwner owner = ThreadSlots.Owner;
+            slot = owner.Find(this);
+            if (slot is null)
+            {
+                slot = new ReaderSlot(this, Thread.CurrentThread);
+                Register(slot);
+                owner.Add(slot);
+            }
         }
 
-        ThreadSlots.Last = slot;
+        ThreadSlots.Promote(slot);
         return slot;
     }
 

@@ -21,10 +21,9 @@ internal sealed class ThreadSlotOwner
         }
     }
 
-    /// <summary>The slot for <paramref name="domain"/>, dropping slots of released or disposed domains on the way.</summary>
+    /// <summary>The slot for <paramref name="domain"/>, or null.</summary>
     internal ReaderSlot? Find(EpochDomain domain)
     {
-        _slots.RemoveAll(static s => s.Domain is null);
         foreach (ReaderSlot slot in _slots)
         {
             if (ReferenceEquals(slot.Domain, domain))
@@ -36,5 +35,10 @@ internal sealed class ThreadSlotOwner
         return null;
     }
 
-    internal void Add(ReaderSlot slot) => _slots.Add(slot);
+    /// <summary>Adds a newly registered slot, dropping those of released or disposed domains first.</summary>
+    internal void Add(ReaderSlot slot)
+    {
+        _slots.RemoveAll(static s => s.Domain is null);
+        _slots.Add(slot);
+    }
 }

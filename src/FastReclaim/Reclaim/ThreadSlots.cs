@@ -16,6 +16,9 @@ internal static class ThreadSlots
     private static ReaderSlot? t_last;
 
     [ThreadStatic]
+    private static ReaderSlot? t_previous;
+
+    [ThreadStatic]
     private static ThreadSlotOwner? t_owner;
 
     /// <summary>The slot this thread used last (in any domain).</summary>
@@ -23,7 +26,27 @@ internal static class ThreadSlots
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         get => t_last;
-        set => t_last = value;
+    }
+
+    /// <summary>
+    /// Makes <paramref name="slot"/> the cached slot, keeping the one it replaces as the second entry, so a thread
+    /// that alternates between two domains (two address spaces) swaps entries instead of searching its list.
+    /// </summary>
+    internal static void Promote(ReaderSlot slot)
+    {
+        ReaderSlot? last = t_last;
+        if (!ReferenceEquals(last, slot))
+        {
+            t_previous = last;
+            t_last = slot;
+        }
+    }
+
+    /// <summary>The second cache entry when it belongs to <paramref name="domain"/>, else null.</summary>
+    internal static ReaderSlot? Previous(EpochDomain domain)
+    {
+        ReaderSlot? previous = t_previous;
+        return previous is not null && ReferenceEquals(previous.Domain, domain) ? previous : null;
     }
 
     /// <summary>This thread's slot list, created on first use; its finalizer releases the slots when the thread has exited.</summary>
@@ -38,6 +61,6 @@ internal static class ThreadSlots
             return last;
         }
 
-        return t_owner?.Find(domain);
+        return Previous(domain) ?? t_owner?.Find(domain);
     }
 }

@@ -417,4 +417,37 @@ public class EpochDomainTests
         Assert.Equal(0, domain.Stats.ActiveThreads);
         Assert.Throws<ObjectDisposedException>(reader.Enter);
     }
+
+    [Fact]
+    public void Thread_Working_In_Several_Domains_Keeps_One_Slot_In_Each_And_Guards_Stay_Independent()
+    {
+        using var a = new EpochDomain();
+        using var b = new EpochDomain();
+        using var c = new EpochDomain();
+        for (int i = 0; i < 100; i++)
+        {
+            using (a.Enter())
+            using (b.Enter())
+            using (c.Enter())
+            {
+                Assert.Equal(1, b.Stats.ActiveThreads);
+            }
+        }
+
+        Assert.All(new[] { a, b, c }, d => Assert.Equal(1, d.Stats.RegisteredThreads));
+        Assert.All(new[] { a, b, c }, d => Assert.Equal(0, d.Stats.ActiveThreads));
+
+        int freed = 0;
+        using (a.Enter())
+        {
+            using (b.Enter())
+            {
+            }
+
+            a.Retire(1, _ => freed++);
+            Assert.Equal(0, CollectRounds(a, 5)); // leaving b's guard did not leave a's
+        }
+
+        Assert.Equal(1, CollectRounds(a, 3));
+    }
 }
