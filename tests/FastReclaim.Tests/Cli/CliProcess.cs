@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json.Nodes;
 using Microsoft.Diagnostics.NETCore.Client;
 
 namespace FastReclaim.Tests.Cli;
@@ -60,28 +61,22 @@ internal sealed class CliProcess : IDisposable
         }
     }
 
-    public static CliProcess Start(params string[] arguments)
-    {
-        string cli = Path.Combine(AppContext.BaseDirectory, "FastReclaim.Cli");
-        var start = new ProcessStartInfo(cli)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
+    public static CliProcess Start(params string[] arguments) =>
+        StartProcess(Path.Combine(AppContext.BaseDirectory, "FastReclaim.Cli"), arguments);
 
-        return new CliProcess(Process.Start(start) ?? throw new InvalidOperationException($"Could not start {cli}."));
-    }
-
-    /// <summary>Starts <c>demo --hold</c> on a small space and waits until it holds its final state.</summary>
-    public static async Task<CliProcess> StartHeldDemoAsync(string pngPath, CancellationToken cancellation)
+    /// <summary>
+    /// Starts <c>demo --hold</c> on a small space and waits until it holds its final state. With
+    /// <paramref name="configProperties"/>, the CLI runs through <c>dotnet exec --runtimeconfig</c> with those
+    /// AppContext switches added to its runtime configuration.
+    /// </summary>
+    public static async Task<CliProcess> StartHeldDemoAsync(
+        string pngPath, CancellationToken cancellation, IReadOnlyDictionary<string, bool>? configProperties = null)
     {
-        CliProcess demo = Start("demo", "--gib", "1", "--seconds", "0.3", "--readers", "1", "--hold", "--output", pngPath);
+        string[] demoArguments = ["demo", "--gib", "1", "--seconds", "0.3", "--readers", "1", "--hold", "--output", pngPath];
+        CliProcess demo = configProperties is null
+            ? Start(demoArguments)
+            : StartProcess(DotnetHost(), ["exec", "--runtimeconfig", RuntimeConfigWith(configProperties, Path.GetDirectoryName(pngPath)!),
+                Path.Combine(AppContext.BaseDirectory, "FastReclaim.Cli.dll"), .. demoArguments]);
         try
         {
             await demo._holding.Task.WaitAsync(s_exitTimeout, cancellation);
@@ -115,6 +110,47 @@ internal sealed class CliProcess : IDisposable
     public void SkipUnlessDiagnosticsIpc() =>
         Assert.SkipUnless(DiagnosticsClient.GetPublishedProcesses().Contains(Id),
             $"diagnostics IPC unavailable: process {Id} published no diagnostics endpoint (DOTNET_EnableDiagnostics=0 or no writable TMPDIR?)");
+
+    private static CliProcess StartProcess(string fileName, IEnumerable<string> arguments)
+    {
+        var start = new ProcessStartInfo(fileName)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        return new CliProcess(Process.Start(start) ?? throw new InvalidOperationException($"Could not start {fileName}."));
+    }
+
+    /// <summary>The <c>dotnet</c> host running the tests (set by the SDK), else the one on PATH.</summary>
+    private static string DotnetHost() => Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host ? host : "dotnet";
+
+    /// <summary>A copy of the CLI's runtimeconfig.json in <paramref name="directory"/> with <paramref name="switches"/> added.</summary>
+    private static string RuntimeConfigWith(IReadOnlyDictionary<string, bool> switches, string directory)
+    {
+        JsonNode config = JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "FastReclaim.Cli.runtimeconfig.json")))!;
+        JsonObject options = config["runtimeOptions"]!.AsObject();
+        if (options["configProperties"] is not JsonObject properties)
+        {
+            properties = [];
+            options["configProperties"] = properties;
+        }
+
+        foreach ((string name, bool value) in switches)
+        {
+            properties[name] = value;
+        }
+
+        string path = Path.Combine(directory, "FastReclaim.Cli.runtimeconfig.json");
+        File.WriteAllText(path, config.ToJsonString());
+        return path;
+    }
 
     /// <summary>The <c>stats policy=NAME key=value ...</c> lines of <c>--hold</c>, by policy.</summary>
     public Dictionary<string, Dictionary<string, long>> HeldStats()

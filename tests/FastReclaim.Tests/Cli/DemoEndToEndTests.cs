@@ -155,6 +155,22 @@ public sealed partial class DemoEndToEndTests : IDisposable
         Assert.Contains($"Process {bystander.Id} published no FastReclaim metrics within 2 s", error.ToString(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Diagnostics_Switch_Off_Leaves_The_Meter_Empty()
+    {
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, Cancellation,
+            new Dictionary<string, bool> { ["FastReclaim.Diagnostics.IsSupported"] = false });
+        demo.SkipUnlessDiagnosticsIpc();
+        Assert.Contains("Checks passed", demo.Output, StringComparison.Ordinal);
+        var error = new StringWriter();
+
+        int code = await MonitorCommand.RunAsync(new MonitorSettings(demo.Id, s_refresh, TimeSpan.FromSeconds(2), Refreshes: 1, Plain: true), TextWriter.Null, error, Cancellation);
+
+        Assert.Equal(MonitorException.NoMetrics, code);
+        Assert.Contains($"Process {demo.Id} published no FastReclaim metrics", error.ToString(), StringComparison.Ordinal);
+        Assert.Equal(0, await demo.CloseInputAndWaitAsync(Cancellation));
+    }
+
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
     private static string SpaceOf(IEnumerable<string> tags, string policy) =>
