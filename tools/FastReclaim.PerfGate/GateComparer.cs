@@ -3,11 +3,11 @@ namespace FastReclaim.PerfGate;
 /// <summary>
 /// The perf gate. Every case is judged by its ratio to the in-class baseline of its own run, never by its
 /// absolute time: a loaded or slower runner moves both sides of the ratio together. Per iteration, the case's
-/// time is divided by the baseline's median time; the old and new ratio samples are then compared with a
-/// one-sided Mann-Whitney U test against the old ratios stretched by the noise threshold (the
+/// time is divided by the baseline's (<see cref="ResultSet.RatiosOf"/>); the old and new ratio samples are then
+/// compared with a one-sided Mann-Whitney U test against the old ratios stretched by the noise threshold (the
 /// threshold-shifted test dotnet/performance's ResultsComparer uses). A case regresses only when that test is
 /// significant, that is when it is very unlikely that the new ratio is within the threshold of the old one.
-/// Allocated bytes per operation, which the MemoryDiagnoser measures deterministically, are compared directly.
+/// Allocated bytes per operation are compared directly, above the diagnoser's noise (<see cref="GateOptions"/>).
 /// </summary>
 internal static class GateComparer
 {

@@ -10,7 +10,7 @@ namespace FastReclaim.PerfGate;
 /// </summary>
 internal static class RatioChart
 {
-    private const int Width = 1200;
+    private const int Width = 1400;
     private const int PixelsPerBar = 26;
     private const int MarginPixels = 190;
 
@@ -66,7 +66,7 @@ internal static class RatioChart
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = suite, FillColor = palette.GetColor(index) });
         }
         plot.ShowLegend(Edge.Bottom);
-        plot.Title("Time per operation relative to each suite's baseline (log scale; left of 1× is faster)");
+        plot.Title("Time per operation ÷ its suite's baseline (log scale; left of 1× is faster)");
         plot.XLabel("ratio to the in-class [Benchmark(Baseline = true)]");
 
         plot.SavePng(path, Width, MarginPixels + PixelsPerBar * cases.Count);
