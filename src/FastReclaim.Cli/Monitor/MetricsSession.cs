@@ -305,7 +305,8 @@ internal sealed class MetricsSession : IDisposable
             // The target has already exited: there is no session left to stop.
         }
 
-        Completion.Wait(TimeSpan.FromSeconds(5));
+        // Waits without rethrowing: a stream that broke as the target died has nothing left to report.
+        ((IAsyncResult)Completion).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(5));
         _source.Dispose();
         _session.Dispose();
     }
