@@ -3,8 +3,8 @@ namespace FastReclaim;
 /// <summary>Tuning of an <see cref="EpochDomain"/>. Every value is checked when it is set.</summary>
 public sealed class EpochOptions
 {
-    /// <summary>Default <see cref="CollectThreshold"/>: eight full bags.</summary>
-    public const int DefaultCollectThreshold = 8 * 64;
+    /// <summary>Default <see cref="CollectThreshold"/>: eight full bags of 64 retired items (512).</summary>
+    public const int DefaultCollectThreshold = 8 * RetireBag.Capacity;
 
     /// <summary>Default <see cref="MaxPendingItems"/>.</summary>
     public const long DefaultMaxPendingItems = 1 << 16;
