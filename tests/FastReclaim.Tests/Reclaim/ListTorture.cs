@@ -150,7 +150,11 @@ internal sealed unsafe class ListTorture
         nint node = Volatile.Read(ref NextOf(_head));
         while (node != 0)
         {
-            if ((ulong)node == Poison || KeyOf(node) == Poison)
+            // A node's key never changes while the node is alive, so a key that is poison, or that changes while
+            // the reader holds the node, is a use-after-free: the page was freed (poisoned) and perhaps already
+            // handed out again by the allocator and relinked with a fresh key.
+            ulong key = Volatile.Read(ref KeyOf(node));
+            if ((ulong)node == Poison || key == Poison)
             {
                 Interlocked.Increment(ref _violations);
                 return;
@@ -158,7 +162,7 @@ internal sealed unsafe class ListTorture
 
             Dwell(random);
             nint next = Volatile.Read(ref NextOf(node));
-            if ((ulong)next == Poison || Volatile.Read(ref KeyOf(node)) == Poison)
+            if ((ulong)next == Poison || Volatile.Read(ref KeyOf(node)) != key)
             {
                 Interlocked.Increment(ref _violations);
                 return;
