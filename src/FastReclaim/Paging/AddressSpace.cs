@@ -67,6 +67,12 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     private long _pendingTables;
     private int _disposed;
 
+    /// <summary>
+    /// Up to this many leaves in a PTE range, a zap jumps from one to the next with <see cref="PageScan.FirstNonZero(ReadOnlySpan{ulong})"/>;
+    /// above it, a plain loop over the entries is cheaper than a scan per leaf.
+    /// </summary>
+    private const int SparseLeaves = 16;
+
     /// <summary>Creates an empty address space: a root table and nothing else.</summary>
     /// <param name="options">Settings; <see langword="null"/> = defaults (Linux policy, 4 levels, own allocator and epoch domain).</param>
     /// <exception cref="ArgumentOutOfRangeException">Levels is not 4 or 5, or Policy is not a <see cref="ReclaimPolicy"/>.</exception>
@@ -250,6 +256,31 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     private long ClearLeavesLocked(nint table, int level, int first, int last)
     {
         long pages = 0;
+        if (level == PteLevel)
+        {
+            // Every non-zero entry of a PTE table is a present leaf. Zaps mostly meet sparse tables (one touched
+            // page in 512 is common), so count with the SIMD scan first and jump from leaf to leaf when they are
+            // few: a table then costs a few vector compares instead of 512 loads.
+            var entries = new ReadOnlySpan<ulong>((void*)table, EntriesPerTable);
+            int present = PageScan.CountNonZero(entries[first..(last + 1)]);
+            if (present == 0)
+            {
+                return 0;
+            }
+
+            if (present <= SparseLeaves)
+            {
+                for (int i = first; pages < present; i++)
+                {
+                    i += PageScan.FirstNonZero(entries[i..(last + 1)]);
+                    WriteEntry(table, i, 0);
+                    pages++;
+                }
+
+                return AccountCleared(pages, level);
+            }
+        }
+
         for (int i = first; i <= last; i++)
         {
             ulong entry = ReadEntry(table, i);
@@ -259,6 +290,13 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
                 pages++;
             }
         }
+
+        return AccountCleared(pages, level);
+    }
+
+    /// <summary>Updates the mapped counters for <paramref name="pages"/> leaves of <paramref name="level"/> cleared; returns their bytes.</summary>
+    private long AccountCleared(long pages, int level)
+    {
 
         if (pages != 0)
         {
