@@ -75,7 +75,13 @@ public sealed unsafe partial class AddressSpace
                 WriteEntry(table, first + i, (physical + ((ulong)i * leafSpan)) | leafBits);
             }
 
-            TableLock.Exit(ref DescriptorOf(table));
+            ref PageDescriptor descriptor = ref DescriptorOf(table);
+            if (leafLevel == PteLevel)
+            {
+                descriptor.Spare += (ushort)count;
+            }
+
+            TableLock.Exit(ref descriptor);
             Interlocked.Add(ref _mappedPages, count);
             Interlocked.Add(ref _mappedBytes, count * (long)leafSpan);
             ulong done = (ulong)count * leafSpan;

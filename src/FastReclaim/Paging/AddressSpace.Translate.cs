@@ -14,8 +14,12 @@ public sealed unsafe partial class AddressSpace
     public bool TryTranslate(ulong va, out ulong pa, out PageFlags flags)
     {
         ThrowIfDisposed();
-        using EpochGuard guard = _epoch.Enter();
-        return Walk(va, out pa, out flags);
+
+        // No try/finally: the walk cannot throw, and without the handler the JIT keeps the whole call lean.
+        EpochGuard guard = _epoch.Enter();
+        bool mapped = Walk(va, out pa, out flags);
+        guard.Dispose();
+        return mapped;
     }
 
     /// <summary>

@@ -106,7 +106,7 @@ public sealed unsafe partial class AddressSpace
         bool reclaim = policy switch
         {
             ReclaimPolicy.Linux => wholeSpan,
-            ReclaimPolicy.Eager => wholeSpan || PageScan.IsZero(pte),
+            ReclaimPolicy.Eager => wholeSpan || descriptor.Spare == 0,
             _ => false,
         };
         if (!reclaim)
