@@ -57,7 +57,8 @@ public sealed unsafe partial class AddressSpace
         if (IsCanonical(va))
         {
             nint table = _root;
-            for (int shift = EntryShift(_levels); ; shift -= IndexBits)
+            ulong physicalToPointer = _physicalToPointer;
+            for (int shift = _topShift; ; shift -= IndexBits)
             {
                 // Acquire: the table behind a present entry was zeroed (or filled) before the entry was published.
                 ulong entry = Volatile.Read(ref ((ulong*)table)[(int)(va >> shift) & IndexMask]);
@@ -74,7 +75,7 @@ public sealed unsafe partial class AddressSpace
                     return true;
                 }
 
-                table = TableOf(entry);
+                table = (nint)((entry & FrameMask) + physicalToPointer);
             }
         }
 

@@ -57,6 +57,15 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     private readonly int _addressBits;
 
     private readonly nint _root;
+
+    /// <summary>Shift of the root level's index bits (39 with 4 levels, 48 with 5).</summary>
+    private readonly int _topShift;
+
+    /// <summary>
+    /// Added to a physical address to get the pointer (<see cref="PageAllocator.VirtualOf"/> is a constant offset,
+    /// see <see cref="FrameMapping"/>); kept here so the lock-free walk reads it once per call, not once per level.
+    /// </summary>
+    private readonly ulong _physicalToPointer;
     private readonly Action<nint> _freeRetiredTable;
     private readonly MetricsRegistration _metrics;
 
@@ -98,6 +107,8 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         _ownsEpoch = options.Epoch is null;
         _epoch = options.Epoch ?? new EpochDomain();
         _freeRetiredTable = FreeRetiredTable;
+        _topShift = EntryShift(_levels);
+        _physicalToPointer = (ulong)_allocator.VirtualOf(0);
         _root = _allocator.Allocate();
         _allocator.DescriptorOf(_root).Level = (byte)_levels;
         _metrics = FastReclaimMetrics.Register(this);
