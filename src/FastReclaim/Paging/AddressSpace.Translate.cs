@@ -11,6 +11,7 @@ public sealed unsafe partial class AddressSpace
     /// <param name="flags">The leaf's flags (<see cref="PageFlags.Present"/> included); <see cref="PageFlags.None"/> when not mapped.</param>
     /// <returns>True when <paramref name="va"/> is mapped.</returns>
     /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryTranslate(ulong va, out ulong pa, out PageFlags flags)
     {
         ThrowIfDisposed();
