@@ -53,8 +53,9 @@ internal sealed class TraceReplayer
 
     private void Execute(string line, int lineNumber)
     {
-        string[] words = line.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-        if (words.Length == 0 || words[0].StartsWith('#'))
+        int comment = line.IndexOf('#', StringComparison.Ordinal);
+        string[] words = (comment < 0 ? line : line[..comment]).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (words.Length == 0)
         {
             return;
         }

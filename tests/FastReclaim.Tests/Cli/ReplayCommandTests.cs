@@ -111,10 +111,10 @@ public sealed class ReplayCommandTests
     }
 
     [Fact]
-    public void Numbers_Are_Read_Like_Strtol_Base_0()
+    public void Numbers_Are_Read_Like_Strtol_Base_0_And_Hash_Starts_A_Comment()
     {
-        // 0x hex, leading-0 octal (010000 = 0x1000), decimal; touch's COUNT may come without STRIDE.
-        string output = Replay("map 0x0 2097152\ntouch 010000 2\ntouch 8192\ncheck\n", ReclaimPolicy.Linux);
+        // 0x hex, leading-0 octal (010000 = 0x1000), decimal; touch's COUNT may come without STRIDE; # starts a comment.
+        string output = Replay("map 0x0 2097152 # 2 MiB\ntouch 010000 2\n  # indented comment\ntouch 8192\ncheck\n", ReclaimPolicy.Linux);
         Assert.Equal("check 0 12288\n", output.ReplaceLineEndings("\n"));
     }
 
