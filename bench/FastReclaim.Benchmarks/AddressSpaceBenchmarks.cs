@@ -10,6 +10,11 @@ namespace FastReclaim.Benchmarks;
 /// <see cref="Dictionary{TKey, TValue}"/> from page address to physical address, the obvious managed map.
 /// <see cref="BareWalk"/> is the radix walk of the same tables with no epoch guard (not safe against reclaim:
 /// the floor for <see cref="TryTranslate"/> and <see cref="TranslateMany"/>).
+/// The plain methods sum their results, so independent lookups overlap (the CPU keeps several misses in flight:
+/// a throughput measure, and the fewer instructions a lookup takes, the more of them overlap). The
+/// <c>Dependent</c> methods make each address depend on the previous lookup's result (a carry that is always 0
+/// but that the JIT cannot fold), so lookups cannot overlap: a latency measure. Every method reads the same
+/// addresses in the same order from the same structures.
 /// </summary>
 [MemoryDiagnoser]
 public unsafe class AddressSpaceBenchmarks
@@ -23,6 +28,9 @@ public unsafe class AddressSpaceBenchmarks
     private const int PageShift = 12;
     private const int IndexBits = 9;
     private const int IndexMask = 511;
+
+    /// <summary>Physical addresses are below 2^52, so <c>pa &gt;&gt; 63</c> is 0: a carry the JIT cannot fold.</summary>
+    private const int CarryShift = 63;
 
     private AddressSpace _space = null!;
     private PageAllocator _allocator = null!;
@@ -125,6 +133,74 @@ public unsafe class AddressSpaceBenchmarks
 
                 table = entry & FrameMask;
             }
+        }
+
+        return sum;
+    }
+
+    /// <summary><see cref="Dictionary"/> with each lookup's address depending on the previous result.</summary>
+    [Benchmark(OperationsPerInvoke = Lookups)]
+    public ulong DictionaryDependent()
+    {
+        ulong sum = 0;
+        ulong carry = 0;
+        foreach (ulong va in _addresses)
+        {
+            ulong pa = _dictionary.TryGetValue(va + carry, out ulong found) ? found : 0;
+            carry = pa >> CarryShift;
+            sum += pa;
+        }
+
+        return sum;
+    }
+
+    /// <summary><see cref="TryTranslate"/> with each lookup's address depending on the previous result.</summary>
+    [Benchmark(OperationsPerInvoke = Lookups)]
+    public ulong TryTranslateDependent()
+    {
+        ulong sum = 0;
+        ulong carry = 0;
+        foreach (ulong va in _addresses)
+        {
+            ulong pa = _space.TryTranslate(va + carry, out ulong found, out _) ? found : 0;
+            carry = pa >> CarryShift;
+            sum += pa;
+        }
+
+        return sum;
+    }
+
+    /// <summary><see cref="BareWalk"/> with each lookup's address depending on the previous result.</summary>
+    [Benchmark(OperationsPerInvoke = Lookups)]
+    public ulong BareWalkDependent()
+    {
+        ulong sum = 0;
+        ulong carry = 0;
+        ulong root = _space.RootPhysical;
+        foreach (ulong address in _addresses)
+        {
+            ulong va = address + carry;
+            ulong pa = 0;
+            ulong table = root;
+            for (int shift = TopShift; ; shift -= IndexBits)
+            {
+                ulong entry = ((ulong*)_allocator.VirtualOf(table))[(int)(va >> shift) & IndexMask];
+                if ((entry & Present) == 0)
+                {
+                    break;
+                }
+
+                if (shift == PageShift)
+                {
+                    pa = (entry & FrameMask) | (va & ((1UL << PageShift) - 1));
+                    break;
+                }
+
+                table = entry & FrameMask;
+            }
+
+            carry = pa >> CarryShift;
+            sum += pa;
         }
 
         return sum;

@@ -51,6 +51,9 @@ public sealed unsafe partial class AddressSpace
         return mapped;
     }
 
+    /// <summary>Offset bits of an address inside its 4 KiB page.</summary>
+    private const ulong PageOffsetMask = PageAllocator.PageSize - 1;
+
     /// <summary>The lock-free walk. The caller is inside an epoch guard, which keeps every table it reaches allocated.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool Walk(ulong va, out ulong pa, out PageFlags flags)
@@ -68,7 +71,16 @@ public sealed unsafe partial class AddressSpace
                     break;
                 }
 
-                if (shift == PageShift || (entry & PageSizeBit) != 0)
+                // The common 4 KiB leaf first, with a constant offset mask: fewer instructions per lookup lets the
+                // CPU overlap more independent lookups' cache misses.
+                if (shift == PageShift)
+                {
+                    pa = (entry & FrameMask) | (va & PageOffsetMask);
+                    flags = (PageFlags)(entry & LeafFlagMask);
+                    return true;
+                }
+
+                if ((entry & PageSizeBit) != 0)
                 {
                     ulong offsetMask = (1UL << shift) - 1;
                     pa = (entry & FrameMask & ~offsetMask) | (va & offsetMask);
