@@ -13,7 +13,7 @@ namespace FastReclaim.Cli;
 /// interval, aggregates in the target and publishes one event per time series per interval; TraceEvent
 /// parses them here. The <c>FastReclaim</c> event source is enabled too, for its stall and sweep events.
 /// </summary>
-internal sealed class MetricsSession : IDisposable
+internal sealed class MetricsSession : IAsyncDisposable
 {
     public const string MetricsProvider = "System.Diagnostics.Metrics";
 
@@ -32,6 +32,13 @@ internal sealed class MetricsSession : IDisposable
     private const int StaleAfterCollections = 2;
 
     private static readonly string[] s_ownerTags = ["space=", "domain="];
+
+    /// <summary>
+    /// How long attaching waits for the target to answer, and disposing for it to answer the stop command, then for the
+    /// event stream to end. A target that is shutting down (or hung) can accept the connection on its diagnostics socket
+    /// and never answer.
+    /// </summary>
+    private static readonly TimeSpan s_answerTimeout = TimeSpan.FromSeconds(10);
 
     // The FastReclaim event source and its Stall (0x1) and Sweep (0x2) keywords; Policy (0x4) is per table, too chatty here.
     private const string EventSourceName = "FastReclaim";
@@ -62,7 +69,7 @@ internal sealed class MetricsSession : IDisposable
         Completion = Task.Factory.StartNew(() => _source.Process(), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
-    /// <summary>Ends when the session stops: the target exited, or <see cref="Dispose"/> was called.</summary>
+    /// <summary>Ends when the session stops: the target exited, or <see cref="DisposeAsync"/> was called.</summary>
     public Task Completion { get; }
 
     /// <summary>Intervals completed so far in which the meter published at least one value.</summary>
@@ -78,8 +85,8 @@ internal sealed class MetricsSession : IDisposable
     public IReadOnlyList<string> RecentEvents => [.. _recentEvents];
 
     /// <summary>Attaches to <paramref name="processId"/> and starts collecting <paramref name="meter"/>.</summary>
-    /// <exception cref="MonitorException">No such process, or it has no .NET diagnostics endpoint.</exception>
-    public static MetricsSession Start(int processId, string meter, TimeSpan refreshInterval)
+    /// <exception cref="MonitorException">No such process, it has no .NET diagnostics endpoint, or it did not answer in time.</exception>
+    public static async Task<MetricsSession> StartAsync(int processId, string meter, TimeSpan refreshInterval, CancellationToken cancellation)
     {
         string name;
         try
@@ -115,14 +122,22 @@ internal sealed class MetricsSession : IDisposable
             new(EventSourceName, EventLevel.Informational, StallAndSweepKeywords),
         ];
 
+        using var answerTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        answerTimeout.CancelAfter(s_answerTimeout);
         try
         {
-            EventPipeSession session = new DiagnosticsClient(processId).StartEventPipeSession(providers, requestRundown: false, BufferMegabytes);
+            EventPipeSession session = await new DiagnosticsClient(processId)
+                .StartEventPipeSessionAsync(providers, requestRundown: false, BufferMegabytes, answerTimeout.Token).ConfigureAwait(false);
             return new MetricsSession(session, sessionId, meter, seconds);
         }
         catch (Exception e) when (e is ServerNotAvailableException or DiagnosticsClientException or IOException or TimeoutException)
         {
             throw new MonitorException($"Cannot attach to process {processId} ({name}): {e.Message}", MonitorException.AttachFailed);
+        }
+        catch (OperationCanceledException) when (answerTimeout.IsCancellationRequested && !cancellation.IsCancellationRequested)
+        {
+            throw new MonitorException(
+                $"Cannot attach to process {processId} ({name}): it did not answer within {s_answerTimeout.TotalSeconds:0} s.", MonitorException.AttachFailed);
         }
     }
 
@@ -294,20 +309,44 @@ internal sealed class MetricsSession : IDisposable
 
     private static string Payload(TraceEvent e, string name) => e.PayloadByName(name)?.ToString() ?? "";
 
-    public void Dispose()
+    /// <summary>
+    /// Stops the session and ends <see cref="Completion"/>. Every wait is bounded by <see cref="s_answerTimeout"/>: a
+    /// target that never answers the stop is left to notice the closed event stream.
+    /// </summary>
+    public async ValueTask DisposeAsync()
     {
-        try
+        using (var stopTimeout = new CancellationTokenSource(s_answerTimeout))
         {
-            _session.Stop();
-        }
-        catch (Exception e) when (e is ServerNotAvailableException or IOException or EndOfStreamException or TimeoutException)
-        {
-            // The target has already exited: there is no session left to stop.
+            try
+            {
+                // The target answers only after flushing the session's buffers into the event stream, which
+                // Completion keeps reading. StopAsync marks the session stopped first, so Dispose below never retries
+                // it with the unbounded synchronous Stop.
+                await _session.StopAsync(stopTimeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ServerNotAvailableException or IOException or EndOfStreamException or TimeoutException)
+            {
+                // The target has already exited: there is no session left to stop.
+            }
+            catch (OperationCanceledException) when (stopTimeout.IsCancellationRequested)
+            {
+                // No answer in time: closing the event stream below ends the session on the target's side too.
+            }
         }
 
         // Waits without rethrowing: a stream that broke as the target died has nothing left to report.
-        ((IAsyncResult)Completion).AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(5));
-        _source.Dispose();
+        await Task.WhenAny(Completion, Task.Delay(s_answerTimeout)).ConfigureAwait(false);
         _session.Dispose();
+        if (!Completion.IsCompleted)
+        {
+            // The stream is closed now, so the reader ends with an error (observed here) instead of waiting for data.
+            await Task.WhenAny(Completion, Task.Delay(s_answerTimeout)).ConfigureAwait(false);
+        }
+
+        if (Completion.IsCompleted)
+        {
+            _ = Completion.Exception;
+            _source.Dispose();
+        }
     }
 }

@@ -74,15 +74,20 @@ internal static class MonitorCommand
         MetricsSession session;
         try
         {
-            session = MetricsSession.Start(settings.ProcessId, MeterName, settings.RefreshInterval);
+            session = await MetricsSession.StartAsync(settings.ProcessId, MeterName, settings.RefreshInterval, cancellation).ConfigureAwait(false);
         }
         catch (MonitorException e)
         {
             await error.WriteLineAsync(e.Message).ConfigureAwait(false);
             return e.ExitCode;
         }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // Ctrl-C while attaching: stopped before anything was shown.
+            return 0;
+        }
 
-        using (session)
+        await using (session.ConfigureAwait(false))
         {
             if (!await session.WaitForCollectionsAsync(1, settings.FirstDataTimeout, cancellation).ConfigureAwait(false))
             {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using FastReclaim.Cli;
@@ -17,18 +18,22 @@ public sealed partial class DemoEndToEndTests : IDisposable
     private static readonly TimeSpan s_firstData = TimeSpan.FromSeconds(15);
     private static readonly string[] s_levels = ["pte", "pmd", "pud", "p4d"];
 
-    private readonly string _directory = Directory.CreateTempSubdirectory("fastreclaim-demo-").FullName;
+    /// <summary>
+    /// Backstop for a wait this class forgot to bound: the test fails (and its cancellation token fires) instead of
+    /// hanging the run. Each test takes seconds; every wait in it is bounded well below this.
+    /// </summary>
+    private const int TestTimeoutMilliseconds = 120_000;
 
-    private static CancellationToken Cancellation => TestContext.Current.CancellationToken;
+    private readonly string _directory = Directory.CreateTempSubdirectory("fastreclaim-demo-").FullName;
 
     private string Png => Path.Combine(_directory, "demo.png");
 
-    [Fact]
+    [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task Demo_Exits_Zero_Writes_Its_Png_And_Passes_Its_Own_Checks()
     {
         using CliProcess demo = CliProcess.Start("demo", "--gib", "1", "--seconds", "0.3", "--readers", "1", "--output", Png);
 
-        int code = await demo.WaitAsync(Cancellation);
+        int code = await demo.WaitAsync(TestContext.Current.CancellationToken);
 
         Assert.True(code == 0, demo.Output);
         Assert.Contains("Checks passed", demo.Output, StringComparison.Ordinal);
@@ -36,15 +41,15 @@ public sealed partial class DemoEndToEndTests : IDisposable
         Assert.Equal(signature, File.ReadAllBytes(Png).Take(signature.Length));
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task Counters_Read_Over_EventPipe_Match_The_Target_Stats()
     {
-        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, Cancellation);
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, TestContext.Current.CancellationToken);
         demo.SkipUnlessDiagnosticsIpc();
         Dictionary<string, Dictionary<string, long>> stats = demo.HeldStats();
 
-        using MetricsSession session = MetricsSession.Start(demo.Id, MonitorCommand.MeterName, s_refresh);
-        Assert.True(await session.WaitForCollectionsAsync(2, s_firstData, Cancellation), session.Error ?? demo.Output);
+        await using MetricsSession session = await MetricsSession.StartAsync(demo.Id, MonitorCommand.MeterName, s_refresh, TestContext.Current.CancellationToken);
+        Assert.True(await session.WaitForCollectionsAsync(2, s_firstData, TestContext.Current.CancellationToken), session.Error ?? demo.Output);
         var values = session.Snapshot().ToDictionary(s => (s.Instrument, s.Tags), s => s.Value);
 
         Assert.Equal(["eager", "linux", "none"], stats.Keys.Order());
@@ -65,19 +70,19 @@ public sealed partial class DemoEndToEndTests : IDisposable
         Assert.Equal(stats.Values.Select(s => (double)s["epoch"]).Order(), ValuesOf(values, "fastreclaim.epoch").Order());
         Assert.Equal(stats.Values.Select(s => (double)s["epoch_freed"]).Order(), ValuesOf(values, "fastreclaim.epoch.freed").Order());
         Assert.Equal(stats.Values.Select(s => (double)s["epoch_pending"]).Order(), ValuesOf(values, "fastreclaim.epoch.pending").Order());
-        Assert.Equal(0, await demo.CloseInputAndWaitAsync(Cancellation));
+        Assert.Equal(0, await demo.CloseInputAndWaitAsync(TestContext.Current.CancellationToken));
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task Monitor_Plain_Output_Matches_The_Target_Stats()
     {
-        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, Cancellation);
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, TestContext.Current.CancellationToken);
         demo.SkipUnlessDiagnosticsIpc();
         Dictionary<string, Dictionary<string, long>> stats = demo.HeldStats();
         var output = new StringWriter();
         var error = new StringWriter();
 
-        int code = await MonitorCommand.RunAsync(new MonitorSettings(demo.Id, s_refresh, s_firstData, Refreshes: 2, Plain: true), output, error, Cancellation);
+        int code = await MonitorCommand.RunAsync(new MonitorSettings(demo.Id, s_refresh, s_firstData, Refreshes: 2, Plain: true), output, error, TestContext.Current.CancellationToken);
 
         Assert.True(code == 0, error.ToString());
         var lines = output.ToString().Split('\n').Select(l => PlainLine().Match(l)).Where(m => m.Success).ToList();
@@ -100,78 +105,83 @@ public sealed partial class DemoEndToEndTests : IDisposable
         }
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task Monitor_Exits_Cleanly_When_The_Target_Exits()
     {
-        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, Cancellation);
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, TestContext.Current.CancellationToken);
         demo.SkipUnlessDiagnosticsIpc();
         var output = new StringWriter();
-        Task<int> monitor = MonitorCommand.RunAsync(new MonitorSettings(demo.Id, s_refresh, s_firstData, Refreshes: 0, Plain: true), output, TextWriter.Null, Cancellation);
-        while (!output.ToString().Contains("update 1", StringComparison.Ordinal) && !monitor.IsCompleted)
-        {
-            await Task.Delay(s_refresh, Cancellation);
-        }
+        Task<int> monitor = MonitorCommand.RunAsync(new MonitorSettings(demo.Id, s_refresh, s_firstData, Refreshes: 0, Plain: true), output, TextWriter.Null, TestContext.Current.CancellationToken);
+        await WaitForOutputAsync(output, "update 1", monitor);
 
-        Assert.Equal(0, await demo.CloseInputAndWaitAsync(Cancellation));
+        Assert.Equal(0, await demo.CloseInputAndWaitAsync(TestContext.Current.CancellationToken));
 
-        Assert.Equal(0, await monitor.WaitAsync(s_firstData, Cancellation));
+        Assert.Equal(0, await monitor.WaitAsync(s_firstData, TestContext.Current.CancellationToken));
         Assert.Contains($"Process {demo.Id} exited.", output.ToString(), StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task Monitor_Stops_Cleanly_On_Ctrl_C()
     {
         // System.CommandLine turns Ctrl-C (SIGINT) into this cancellation.
-        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, Cancellation);
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, TestContext.Current.CancellationToken);
         demo.SkipUnlessDiagnosticsIpc();
-        using var ctrlC = CancellationTokenSource.CreateLinkedTokenSource(Cancellation);
+        using var ctrlC = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         var output = new StringWriter();
         Task<int> monitor = MonitorCommand.RunAsync(new MonitorSettings(demo.Id, s_refresh, s_firstData, Refreshes: 0, Plain: true), output, TextWriter.Null, ctrlC.Token);
-        while (!output.ToString().Contains("update 2", StringComparison.Ordinal) && !monitor.IsCompleted)
-        {
-            await Task.Delay(s_refresh, Cancellation);
-        }
+        await WaitForOutputAsync(output, "update 2", monitor);
 
         await ctrlC.CancelAsync();
 
-        Assert.Equal(0, await monitor.WaitAsync(s_firstData, Cancellation));
+        Assert.Equal(0, await monitor.WaitAsync(s_firstData, TestContext.Current.CancellationToken));
         Assert.DoesNotContain("exited", output.ToString(), StringComparison.Ordinal);
-        Assert.Equal(0, await demo.CloseInputAndWaitAsync(Cancellation));
+        Assert.Equal(0, await demo.CloseInputAndWaitAsync(TestContext.Current.CancellationToken));
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task Monitor_Reports_A_Dotnet_Process_Without_The_Meter()
     {
         // A .NET process that never creates a FastReclaim address space or epoch domain: the CLI itself, monitoring.
-        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, Cancellation);
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, TestContext.Current.CancellationToken);
         demo.SkipUnlessDiagnosticsIpc();
         using CliProcess bystander = CliProcess.Start("monitor", demo.Id.ToString(CultureInfo.InvariantCulture), "--plain");
-        Assert.True(await bystander.WaitForDiagnosticsEndpointAsync(Cancellation), bystander.Output);
+        Assert.True(await bystander.WaitForDiagnosticsEndpointAsync(TestContext.Current.CancellationToken), bystander.Output);
         var error = new StringWriter();
 
-        int code = await MonitorCommand.RunAsync(new MonitorSettings(bystander.Id, s_refresh, TimeSpan.FromSeconds(2), Refreshes: 1, Plain: true), TextWriter.Null, error, Cancellation);
+        int code = await MonitorCommand.RunAsync(new MonitorSettings(bystander.Id, s_refresh, TimeSpan.FromSeconds(2), Refreshes: 1, Plain: true), TextWriter.Null, error, TestContext.Current.CancellationToken);
 
         Assert.Equal(MonitorException.NoMetrics, code);
         Assert.Contains($"Process {bystander.Id} published no FastReclaim metrics within 2 s", error.ToString(), StringComparison.Ordinal);
     }
 
-    [Fact]
+    [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task Diagnostics_Switch_Off_Leaves_The_Meter_Empty()
     {
-        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, Cancellation,
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, TestContext.Current.CancellationToken,
             new Dictionary<string, bool> { ["FastReclaim.Diagnostics.IsSupported"] = false });
         demo.SkipUnlessDiagnosticsIpc();
         Assert.Contains("Checks passed", demo.Output, StringComparison.Ordinal);
         var error = new StringWriter();
 
-        int code = await MonitorCommand.RunAsync(new MonitorSettings(demo.Id, s_refresh, TimeSpan.FromSeconds(2), Refreshes: 1, Plain: true), TextWriter.Null, error, Cancellation);
+        int code = await MonitorCommand.RunAsync(new MonitorSettings(demo.Id, s_refresh, TimeSpan.FromSeconds(2), Refreshes: 1, Plain: true), TextWriter.Null, error, TestContext.Current.CancellationToken);
 
         Assert.Equal(MonitorException.NoMetrics, code);
         Assert.Contains($"Process {demo.Id} published no FastReclaim metrics", error.ToString(), StringComparison.Ordinal);
-        Assert.Equal(0, await demo.CloseInputAndWaitAsync(Cancellation));
+        Assert.Equal(0, await demo.CloseInputAndWaitAsync(TestContext.Current.CancellationToken));
     }
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    /// <summary>Polls until <paramref name="monitor"/> has printed <paramref name="text"/> or ended; fails after <see cref="s_firstData"/>.</summary>
+    private static async Task WaitForOutputAsync(StringWriter output, string text, Task monitor)
+    {
+        var waited = Stopwatch.StartNew();
+        while (!output.ToString().Contains(text, StringComparison.Ordinal) && !monitor.IsCompleted)
+        {
+            Assert.True(waited.Elapsed < s_firstData, $"The monitor printed no \"{text}\" within {s_firstData.TotalSeconds} s:\n{output}");
+            await Task.Delay(s_refresh, TestContext.Current.CancellationToken);
+        }
+    }
 
     private static string SpaceOf(IEnumerable<string> tags, string policy) =>
         tags.Select(t => SpaceTag().Match(t)).First(m => m.Success && m.Groups["policy"].Value == policy).Groups["space"].Value;
