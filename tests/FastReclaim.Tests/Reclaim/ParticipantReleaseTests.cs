@@ -18,13 +18,7 @@ public class ParticipantReleaseTests
         thread.Join();
         Assert.Equal(1, domain.Stats.RegisteredThreads);
 
-        for (int i = 0; i < 10 && domain.Stats.RegisteredThreads != 0; i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
-
-        Assert.Equal(0, domain.Stats.RegisteredThreads);
+        AssertReleasedByFinalizers(domain);
     }
 
     [Fact]
@@ -34,13 +28,7 @@ public class ParticipantReleaseTests
         RegisterAndDrop(domain);
         Assert.Equal(1, domain.Stats.RegisteredThreads);
 
-        for (int i = 0; i < 10 && domain.Stats.RegisteredThreads != 0; i++)
-        {
-            GC.Collect();
-            GC.WaitForPendingFinalizers();
-        }
-
-        Assert.Equal(0, domain.Stats.RegisteredThreads);
+        AssertReleasedByFinalizers(domain);
     }
 
     [Fact]
@@ -88,4 +76,16 @@ public class ParticipantReleaseTests
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void RegisterAndDrop(EpochDomain domain) => domain.RegisterReader().Enter();
+
+    /// <summary>Runs the GC and finalizers (a few rounds at most) until the domain has no registered thread left.</summary>
+    private static void AssertReleasedByFinalizers(EpochDomain domain)
+    {
+        for (int i = 0; i < 10 && domain.Stats.RegisteredThreads != 0; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+
+        Assert.Equal(0, domain.Stats.RegisteredThreads);
+    }
 }
