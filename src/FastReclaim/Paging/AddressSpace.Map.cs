@@ -63,7 +63,7 @@ public sealed unsafe partial class AddressSpace
                 // Another writer mapped part of the range after the check above: undo this call's leaves.
                 if (cursor != va)
                 {
-                    ClearRange(_root, _levels, 0, ulong.MaxValue, va, cursor - 1, ReclaimPolicy.None, default);
+                    ZapRange(va, cursor - 1, ReclaimPolicy.None, trace: false);
                 }
 
                 throw new ArgumentException($"Part of 0x{cursor:X}..0x{last + 1:X} was mapped by another writer during this call.", nameof(va));
@@ -113,42 +113,16 @@ public sealed unsafe partial class AddressSpace
         ThrowIfDisposed();
         CheckNoSplitLeaf(va, last);
         using EpochGuard guard = _epoch.Enter();
-        ProtectRange(_root, _levels, 0, ulong.MaxValue, va, last, (ulong)flags | PresentBit);
+        var op = new ProtectOp((ulong)flags | PresentBit);
+        WalkRange(ref op, va, last);
     }
 
-    private void ProtectRange(nint table, int level, ulong tableBase, ulong tableLast, ulong first, ulong last, ulong flags)
+    /// <summary>Protect as a range operation: rewrites the flags of the leaves, keeps every table.</summary>
+    private readonly struct ProtectOp(ulong flags) : IRangeOp
     {
-        int i0 = IndexOf(Math.Max(first, tableBase), level);
-        int i1 = IndexOf(Math.Min(last, tableLast), level);
-        bool leaves = level == PteLevel;
-        for (int i = i0; i <= i1; i++)
+        public void LeavesLocked(nint table, int level, int first, int last)
         {
-            ulong entry = ReadEntry(table, i);
-            if ((entry & PresentBit) == 0)
-            {
-                continue;
-            }
-
-            if (IsLeaf(entry, level))
-            {
-                leaves = true;
-                continue;
-            }
-
-            ulong childBase = EntryBase(tableBase, i, level);
-            ProtectRange(TableOf(entry), level - 1, childBase, childBase + EntrySpan(level) - 1, first, last, flags);
-        }
-
-        if (!leaves)
-        {
-            return;
-        }
-
-        ref PageDescriptor descriptor = ref DescriptorOf(table);
-        TableLock.Enter(ref descriptor);
-        if (!IsDead(ref descriptor))
-        {
-            for (int i = i0; i <= i1; i++)
+            for (int i = first; i <= last; i++)
             {
                 ulong entry = ReadEntry(table, i);
                 if ((entry & PresentBit) != 0 && IsLeaf(entry, level))
@@ -158,7 +132,12 @@ public sealed unsafe partial class AddressSpace
             }
         }
 
-        TableLock.Exit(ref descriptor);
+        public void ReleasePteTable(nint pmd, int index, nint pte, ref PageDescriptor descriptor, ulong pteBase, bool wholeSpan) => TableLock.Exit(ref descriptor);
+
+        public void TableDone(nint parent, int index, nint child, int childLevel, ulong childBase, ulong childLast)
+        {
+            // Protect frees no table.
+        }
     }
 
     /// <summary>The first address of a leaf present in [<paramref name="first"/>, <paramref name="last"/>], if any.</summary>

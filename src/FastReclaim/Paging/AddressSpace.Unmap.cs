@@ -50,50 +50,24 @@ public sealed unsafe partial class AddressSpace
         ThrowIfDisposed();
         CheckNoSplitLeaf(va, last);
         using EpochGuard guard = _epoch.Enter();
-        UnmapRange(_root, _levels, 0, ulong.MaxValue, va, last, floor, ceilingLast);
+        var op = new UnmapOp(this, floor, ceilingLast);
+        WalkRange(ref op, va, last);
     }
 
-    private void UnmapRange(nint table, int level, ulong tableBase, ulong tableLast, ulong first, ulong last, ulong floor, ulong ceilingLast)
+    /// <summary>Unmap as a range operation: clears the leaves, then frees the tables <c>free_pgd_range</c> would.</summary>
+    private readonly struct UnmapOp(AddressSpace space, ulong floor, ulong ceilingLast) : IRangeOp
     {
-        int i0 = IndexOf(Math.Max(first, tableBase), level);
-        int i1 = IndexOf(Math.Min(last, tableLast), level);
-        bool leaves = false;
-        for (int i = i0; i <= i1; i++)
+        public void LeavesLocked(nint table, int level, int first, int last) => space.ClearLeavesLocked(table, level, first, last);
+
+        public void ReleasePteTable(nint pmd, int index, nint pte, ref PageDescriptor descriptor, ulong pteBase, bool wholeSpan) => TableLock.Exit(ref descriptor);
+
+        public void TableDone(nint parent, int index, nint child, int childLevel, ulong childBase, ulong childLast)
         {
-            ulong entry = ReadEntry(table, i);
-            if ((entry & PresentBit) == 0)
-            {
-                continue;
-            }
-
-            if (IsLeaf(entry, level))
-            {
-                leaves = true;
-                continue;
-            }
-
-            ulong childBase = EntryBase(tableBase, i, level);
-            ulong childLast = childBase + EntrySpan(level) - 1;
-            nint child = TableOf(entry);
-            if (level - 1 == PteLevel)
-            {
-                ClearLeaves(child, PteLevel, IndexOf(Math.Max(first, childBase), PteLevel), IndexOf(Math.Min(last, childLast), PteLevel));
-            }
-            else
-            {
-                UnmapRange(child, level - 1, childBase, childLast, first, last, floor, ceilingLast);
-            }
-
             // free_pgd_range: the table goes when no mapping the caller keeps shares its span.
             if (childBase >= floor && childLast <= ceilingLast && PageScan.IsZero(child))
             {
-                TryUnhookEmpty(table, i, child);
+                space.TryUnhookEmpty(parent, index, child);
             }
-        }
-
-        if (leaves)
-        {
-            ClearLeaves(table, level, i0, i1);
         }
     }
 }

@@ -325,16 +325,6 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         return pages * (long)EntrySpan(level);
     }
 
-    /// <summary>Locks a table and clears its leaves among entries <paramref name="first"/>..<paramref name="last"/>; a dead table has none.</summary>
-    private long ClearLeaves(nint table, int level, int first, int last)
-    {
-        ref PageDescriptor descriptor = ref DescriptorOf(table);
-        TableLock.Enter(ref descriptor);
-        long bytes = IsDead(ref descriptor) ? 0 : ClearLeavesLocked(table, level, first, last);
-        TableLock.Exit(ref descriptor);
-        return bytes;
-    }
-
     /// <summary>Frees <paramref name="table"/> and every table below it, with no lock and no grace period (Dispose).</summary>
     private void FreeSubtree(nint table, int level)
     {
