@@ -18,10 +18,19 @@ internal sealed class TraceReplayer
     /// <summary>Where offsets start: 16 TiB, a 512 GiB-aligned slot that nothing else uses (kernel_replay.c's base).</summary>
     internal const ulong Base = 0x1000_0000_0000;
 
-    /// <summary>End of the 47-bit user half of a 4-level address space.</summary>
-    private const ulong UserEnd = 1UL << 47;
+    /// <summary>
+    /// End of the user address space, x86-64's <c>TASK_SIZE_MAX</c>: the 47-bit user half less its last page, which
+    /// the kernel keeps unmapped. mmap, munmap and madvise refuse a range beyond it; a touch there is a SIGSEGV.
+    /// </summary>
+    private const ulong UserEnd = (1UL << 47) - PageSize;
 
     private const ulong PageSize = PageAllocator.PageSize;
+
+    /// <summary>Bytes one PUD entry maps: 1 GiB.</summary>
+    private const ulong PudEntrySpan = 1UL << 30;
+
+    /// <summary>Start of the last 512 GiB slot (one root entry with 4-level paging), where the oracle's stack lives.</summary>
+    private const ulong StackSlot = UserEnd & ~((1UL << 39) - 1);
     private const ulong TouchDefaultCount = 1;
     private const ulong TouchDefaultStride = PageSize;
 
@@ -31,12 +40,29 @@ internal sealed class TraceReplayer
     private readonly AddressSpace _space;
     private readonly TextWriter _output;
     private readonly VmaList _vmas = new();
+
+    /// <summary>Page-table bytes that are the process's own, not the trace's: left out of every check, as VmPTE's delta.</summary>
+    private readonly long _ownBytes;
     private int _checks;
 
+    /// <remarks>
+    /// The oracle process has mappings of its own. Only one of them is where a trace can meet it for sure: Linux puts
+    /// the stack top at most 16 GiB below TASK_SIZE, so the stack is always in the last 512 GiB slot. The kernel thus
+    /// holds that slot's PUD table before the trace starts (not counted in the VmPTE delta), and never frees it,
+    /// because the stack is a neighbour VMA that bounds free_pgtables. The replay does the same with a stand-in for the
+    /// stack at the last page (above <see cref="UserEnd"/>, where no trace line reaches): a foreign VMA, and only the
+    /// PUD table of a page mapped there (its PTE and PMD tables are freed again, with a floor that keeps the PUD one).
+    /// Where in the top 16 GiB the stack lies is random (<see cref="StackAsNeighbour"/>), and so are the libraries and
+    /// the executable: a trace that meets them is not reproducible on the kernel either.
+    /// </remarks>
     internal TraceReplayer(AddressSpace space, TextWriter output)
     {
         _space = space;
         _output = output;
+        _vmas.AddForeign(UserEnd, UserEnd + PageSize);
+        _space.Map(UserEnd, UserEnd, PageSize, TouchFlags);
+        _space.Unmap(UserEnd, PageSize, floor: StackSlot + PageSize, ceiling: 0);
+        _ownBytes = _space.Stats.PageTableBytes;
     }
 
     /// <summary>Replays every line of <paramref name="input"/>.</summary>
@@ -82,7 +108,7 @@ internal sealed class TraceReplayer
                 break;
             case "check":
                 RequireArguments(words, 0, 0, "check", lineNumber);
-                _output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"check {_checks++} {_space.Stats.PageTableBytes}"));
+                _output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"check {_checks++} {_space.Stats.PageTableBytes - _ownBytes}"));
                 break;
             default:
                 throw new TraceFormatException(lineNumber, $"unknown operation '{words[0]}' (expected map, touch, zap, unmap or check)");
@@ -101,7 +127,7 @@ internal sealed class TraceReplayer
     {
         for (ulong i = 0; i < count; i++)
         {
-            ulong address = checked(Base + offset + (i * stride));
+            ulong address = unchecked(Base + offset + (i * stride)); // the oracle's unsigned arithmetic wraps
             ulong page = address & ~(PageSize - 1);
             if (address >= UserEnd || !_vmas.Fault(page))
             {
@@ -110,7 +136,7 @@ internal sealed class TraceReplayer
 
             if (!_space.TryTranslate(page, out _, out _))
             {
-                _space.Map(page, page - Base, PageSize, TouchFlags);
+                _space.Map(page, page, PageSize, TouchFlags); // any frame will do; the identity one fits every user page
             }
         }
     }
@@ -134,11 +160,30 @@ internal sealed class TraceReplayer
     {
         foreach (VmaList.TableFreeRange call in _vmas.Unmap(range.Start, range.End))
         {
-            _space.Unmap(call.Start, call.End - call.Start, call.Floor, call.Ceiling);
+            (ulong floor, ulong ceiling) = call.Ceiling == UserEnd && call.End > StackSlot
+                ? StackAsNeighbour(call)
+                : (call.Floor, call.Ceiling);
+            _space.Unmap(call.Start, call.End - call.Start, floor, ceiling);
         }
     }
 
-    /// <summary>OFF LEN as an absolute, page-aligned range; LEN is rounded up to pages as the kernel does.</summary>
+    /// <summary>
+    /// Floor and ceiling of an unmap in the stack's slot whose next VMA is the stack's stand-in. The real stack is somewhere in the top
+    /// 16 GiB and, in most runs, not in the GiB the unmap ends in; it only keeps the slot's PUD table. So below the top
+    /// GiB it is a ceiling at the next GiB boundary, and in the top GiB a floor below the range.
+    /// </summary>
+    private static (ulong Floor, ulong Ceiling) StackAsNeighbour(VmaList.TableFreeRange call)
+    {
+        ulong topGib = UserEnd & ~(PudEntrySpan - 1);
+        return call.End <= topGib
+            ? (call.Floor, (call.End + PudEntrySpan - 1) & ~(PudEntrySpan - 1))
+            : (Math.Max(call.Floor, Math.Min(call.Start, StackSlot + PageSize)), 0);
+    }
+
+    /// <summary>
+    /// OFF LEN as an absolute, page-aligned range; LEN is rounded up to pages as the kernel does. An empty range
+    /// (<paramref name="allowEmpty"/>: madvise) is valid anywhere once its start is aligned.
+    /// </summary>
     private static (ulong Start, ulong End) Range(string[] words, int lineNumber, bool allowEmpty)
     {
         ulong offset = Number(words[1], lineNumber);
@@ -148,13 +193,13 @@ internal sealed class TraceReplayer
             throw new TraceFormatException(lineNumber, $"offset {words[1]} is not page-aligned");
         }
 
-        if (length == 0 && !allowEmpty)
+        ulong start = unchecked(Base + offset);
+        if (length == 0)
         {
-            throw new TraceFormatException(lineNumber, "length is 0");
+            return allowEmpty ? (start, start) : throw new TraceFormatException(lineNumber, "length is 0");
         }
 
-        ulong start = Base + offset;
-        if (offset >= UserEnd - Base || length > UserEnd - start)
+        if (start >= UserEnd || length > UserEnd - start)
         {
             throw new TraceFormatException(lineNumber, $"range {words[1]} + {words[2]} leaves the user address space");
         }
@@ -170,22 +215,29 @@ internal sealed class TraceReplayer
         }
     }
 
-    /// <summary>A number as C's strtol with base 0 reads it: 0x hex, leading-0 octal, else decimal.</summary>
+    /// <summary>
+    /// A number as the oracle's <c>sscanf("%li")</c> reads it (C's strtol with base 0): an optional sign, then 0x hex,
+    /// leading-0 octal, else decimal. A value beyond <see cref="long"/> saturates at its limit, and a negative one is
+    /// used as the unsigned long it converts to (-4096 is 2^64 - 4096, so a touch STRIDE of -4096 walks down).
+    /// </summary>
     private static ulong Number(string word, int lineNumber)
     {
-        (string digits, int radix) = word.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? (word[2..], 16)
-            : word.Length > 1 && word[0] == '0' ? (word[1..], 8)
-            : (word, 10);
-        ulong value = 0;
+        bool negative = word.StartsWith('-');
+        string unsigned = negative || word.StartsWith('+') ? word[1..] : word;
+        (string digits, int radix) = unsigned.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? (unsigned[2..], 16)
+            : unsigned.Length > 1 && unsigned[0] == '0' ? (unsigned[1..], 8)
+            : (unsigned, 10);
+        ulong limit = negative ? 1UL << 63 : long.MaxValue;
+        ulong magnitude = 0;
         foreach (char c in digits)
         {
             int digit = c is >= '0' and <= '9' ? c - '0' : c is >= 'a' and <= 'f' ? c - 'a' + 10 : c is >= 'A' and <= 'F' ? c - 'A' + 10 : radix;
-            if (digit >= radix || value > (ulong.MaxValue - (ulong)digit) / (ulong)radix)
+            if (digit >= radix)
             {
                 throw new TraceFormatException(lineNumber, $"'{word}' is not a number");
             }
 
-            value = (value * (ulong)radix) + (ulong)digit;
+            magnitude = magnitude > (limit - (ulong)digit) / (ulong)radix ? limit : (magnitude * (ulong)radix) + (ulong)digit;
         }
 
         if (digits.Length == 0)
@@ -193,6 +245,6 @@ internal sealed class TraceReplayer
             throw new TraceFormatException(lineNumber, $"'{word}' is not a number");
         }
 
-        return value;
+        return negative ? unchecked(0 - magnitude) : magnitude;
     }
 }

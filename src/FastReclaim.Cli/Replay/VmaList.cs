@@ -17,10 +17,13 @@ internal sealed class VmaList
     /// <summary>munmap frees the tables of VMAs at most this far apart in one call (free_pgtables gathers them).</summary>
     private const ulong GatherDistance = 2 * 1024 * 1024;
 
+    /// <summary>The anon_vma mark of a VMA that is not the trace's own (<see cref="AddForeign"/>).</summary>
+    private const int Foreign = -1;
+
     private readonly List<Vma> _vmas = [];
     private int _lastAnon;
 
-    /// <summary>One VMA: [Start, End) and its anon_vma (0 until its first fault).</summary>
+    /// <summary>One VMA: [Start, End) and its anon_vma (0 until its first fault, <see cref="Foreign"/> for a foreign one).</summary>
     internal readonly record struct Vma(ulong Start, ulong End, int Anon);
 
     /// <summary>One <c>free_pgd_range</c> call of a munmap.</summary>
@@ -37,8 +40,8 @@ internal sealed class VmaList
             return false;
         }
 
-        bool left = index > 0 && _vmas[index - 1].End == start;
-        bool right = index < _vmas.Count && _vmas[index].Start == end
+        bool left = index > 0 && _vmas[index - 1].End == start && _vmas[index - 1].Anon != Foreign;
+        bool right = index < _vmas.Count && _vmas[index].Start == end && _vmas[index].Anon != Foreign
             && (!left || Compatible(_vmas[index - 1].Anon, _vmas[index].Anon));
         if (left && right)
         {
@@ -61,6 +64,13 @@ internal sealed class VmaList
 
         return true;
     }
+
+    /// <summary>
+    /// Adds [start, end) as a VMA of the process that is not the trace's (the oracle's stack, whose flags differ from
+    /// every trace mapping's): it never merges, and it is a floor or ceiling for the trace's unmaps. The caller keeps
+    /// the trace's lines out of it.
+    /// </summary>
+    internal void AddForeign(ulong start, ulong end) => _vmas.Insert(FirstEndingAfter(start), new Vma(start, end, Foreign));
 
     /// <summary>A fault at <paramref name="address"/>: false when no VMA holds it; gives its VMA an anon_vma.</summary>
     internal bool Fault(ulong address)

@@ -85,6 +85,8 @@ public sealed class ReplayCommandTests
     [InlineData("map 0x0 0xzz\n", 1, "'0xzz' is not a number")]
     [InlineData("check extra\n", 1, "expected 'check'")]
     [InlineData("map 0x0 0x800000000000\n", 1, "leaves the user address space")]
+    [InlineData("map 0x6ffffffff000 0x1000\n", 1, "leaves the user address space")] // TASK_SIZE: 2^47 less a page
+    [InlineData("map 0x0 99999999999999999999999\n", 1, "leaves the user address space")] // %li saturates
     public void Bad_Line_Exits_Non_Zero_With_A_Message_Naming_The_Line(string trace, int line, string message)
     {
         string path = Path.GetTempFileName();
