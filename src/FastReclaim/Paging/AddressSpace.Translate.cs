@@ -1,10 +1,17 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using static FastReclaim.PageTableFormat;
 
 namespace FastReclaim;
 
 public sealed unsafe partial class AddressSpace
 {
+    /// <summary>Offset bits of an address inside its 4 KiB page.</summary>
+    private const ulong PageOffsetMask = PageAllocator.PageSize - 1;
+
+    /// <summary>Present and page-size bits: an upper-level entry that references a table has exactly <see cref="PresentBit"/> of the two.</summary>
+    private const ulong PresentOrLeaf = PresentBit | PageSizeBit;
+
     /// <summary>Translates a virtual address the way the CPU's page walk would, with no lock.</summary>
     /// <param name="va">Any address; a non-canonical one is simply not mapped.</param>
     /// <param name="pa">The physical address <paramref name="va"/> maps to; 0 when it is not mapped.</param>
@@ -18,8 +25,38 @@ public sealed unsafe partial class AddressSpace
 
         // No try/finally: the walk cannot throw, and without the handler the JIT keeps the whole call lean.
         EpochGuard guard = _epoch.Enter();
-        bool mapped = Walk(va, out pa, out flags);
+        bool mapped = Walk(_root, _physicalToPointer, _levels, va, out pa, out flags);
         guard.Dispose();
+        return mapped;
+    }
+
+    /// <summary>
+    /// <see cref="TryTranslate(ulong, out ulong, out PageFlags)"/> inside <paramref name="reader"/>'s critical section
+    /// (entered and left around the walk) instead of an <see cref="EpochDomain.Enter"/> guard: the same safety with no
+    /// thread-static lookup, for a thread that translates in a hot loop (a vCPU loop, a software TLB refill).
+    /// </summary>
+    /// <param name="reader">A handle of <see cref="Epoch"/> (<see cref="EpochDomain.RegisterReader"/>), used by this thread only and not entered.</param>
+    /// <param name="va">Any address; a non-canonical one is simply not mapped.</param>
+    /// <param name="pa">The physical address <paramref name="va"/> maps to; 0 when it is not mapped.</param>
+    /// <param name="flags">The leaf's flags (<see cref="PageFlags.Present"/> included); <see cref="PageFlags.None"/> when not mapped.</param>
+    /// <returns>True when <paramref name="va"/> is mapped.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="reader"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="reader"/> belongs to another epoch domain.</exception>
+    /// <exception cref="InvalidOperationException"><paramref name="reader"/> is already entered.</exception>
+    /// <exception cref="ObjectDisposedException">The space or <paramref name="reader"/> has been disposed.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryTranslate(EpochReader reader, ulong va, out ulong pa, out PageFlags flags)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        if (!ReferenceEquals(reader.Domain, _epoch))
+        {
+            ThrowForeignReader();
+        }
+
+        ThrowIfDisposed();
+        reader.Enter();
+        bool mapped = Walk(_root, _physicalToPointer, _levels, va, out pa, out flags);
+        reader.Exit();
         return mapped;
     }
 
@@ -38,62 +75,147 @@ public sealed unsafe partial class AddressSpace
         }
 
         ThrowIfDisposed();
-        int mapped = 0;
         using EpochGuard guard = _epoch.Enter();
+
+        // One loop per depth, so the depth test and the canonical width fold into constants.
+        return _levels == FiveLevels
+            ? WalkAll(_root, _physicalToPointer, FiveLevels, vas, ref MemoryMarshal.GetReference(pas))
+            : WalkAll(_root, _physicalToPointer, FourLevels, vas, ref MemoryMarshal.GetReference(pas));
+    }
+
+    /// <summary>
+    /// Walks every address of <paramref name="vas"/> into <paramref name="pas"/> (which holds at least as many);
+    /// returns how many were mapped. The root and the physical-to-pointer offset are locals here, so the JIT keeps
+    /// them in registers across the stores into <paramref name="pas"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int WalkAll(nint root, ulong toPointer, int levels, ReadOnlySpan<ulong> vas, ref ulong pas)
+    {
+        // Counts the misses, not the hits: the count then costs nothing on the mapped path.
+        int missing = 0;
         for (int i = 0; i < vas.Length; i++)
         {
-            if (Walk(vas[i], out pas[i], out _))
+            if (!Walk(root, toPointer, levels, vas[i], out Unsafe.Add(ref pas, i), out _))
             {
-                mapped++;
+                missing++;
             }
         }
 
-        return mapped;
+        return vas.Length - missing;
     }
 
-    /// <summary>Offset bits of an address inside its 4 KiB page.</summary>
-    private const ulong PageOffsetMask = PageAllocator.PageSize - 1;
-
-    /// <summary>The lock-free walk. The caller is inside an epoch guard, which keeps every table it reaches allocated.</summary>
+    /// <summary>
+    /// The lock-free walk of the tables under <paramref name="root"/>. The caller is inside an epoch critical
+    /// section, which keeps every table the walk reaches allocated.
+    /// </summary>
+    /// <remarks>
+    /// Unrolled over the four levels every space has (a fifth is one more step in front), with constant shifts,
+    /// and with the 4 KiB path straight through: the canonical check is folded into the root index
+    /// (<see cref="TryRootEntry"/>), an upper-level entry that references a table is tested with one mask (present,
+    /// not a leaf), and the rare large leaf or absent entry leaves the straight path for <see cref="LargeLeaf"/>.
+    /// Lookups are independent, so the CPU overlaps several of them; every instruction saved here lets more
+    /// misses overlap (perf-results/addressspace.md).
+    /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool Walk(ulong va, out ulong pa, out PageFlags flags)
+    private static bool Walk(nint root, ulong toPointer, int levels, ulong va, out ulong pa, out PageFlags flags)
     {
-        if (IsCanonical(va))
+        // Every load is an acquire (Volatile.Read): the table behind a present entry was zeroed (or filled) before
+        // the entry was published, and the critical section keeps it allocated even if it is unhooked now.
+        ulong entry;
+        if (levels == FiveLevels)
         {
-            nint table = _root;
-            ulong physicalToPointer = _physicalToPointer;
-            for (int shift = _topShift; ; shift -= IndexBits)
+            if (!TryRootEntry(root, va, FiveLevels, out entry))
             {
-                // Acquire: the table behind a present entry was zeroed (or filled) before the entry was published.
-                ulong entry = Volatile.Read(ref ((ulong*)table)[(int)(va >> shift) & IndexMask]);
-                if ((entry & PresentBit) == 0)
-                {
-                    break;
-                }
-
-                // The common 4 KiB leaf first, with a constant offset mask: fewer instructions per lookup lets the
-                // CPU overlap more independent lookups' cache misses.
-                if (shift == PageShift)
-                {
-                    pa = (entry & FrameMask) | (va & PageOffsetMask);
-                    flags = (PageFlags)(entry & LeafFlagMask);
-                    return true;
-                }
-
-                if ((entry & PageSizeBit) != 0)
-                {
-                    ulong offsetMask = (1UL << shift) - 1;
-                    pa = (entry & FrameMask & ~offsetMask) | (va & offsetMask);
-                    flags = (PageFlags)(entry & LeafFlagMask);
-                    return true;
-                }
-
-                table = (nint)((entry & FrameMask) + physicalToPointer);
+                goto NotMapped;
             }
+
+            entry = Entry((nint)((entry & FrameMask) + toPointer), va, P4dLevel);
+            if ((entry & PresentBit) == 0)
+            {
+                goto NotMapped;
+            }
+        }
+        else if (!TryRootEntry(root, va, FourLevels, out entry))
+        {
+            goto NotMapped;
+        }
+
+        entry = Entry((nint)((entry & FrameMask) + toPointer), va, PudLevel);
+        if ((entry & PresentOrLeaf) != PresentBit)
+        {
+            return LargeLeaf(entry, va, PudLevel, out pa, out flags);
+        }
+
+        entry = Entry((nint)((entry & FrameMask) + toPointer), va, PmdLevel);
+        if ((entry & PresentOrLeaf) != PresentBit)
+        {
+            return LargeLeaf(entry, va, PmdLevel, out pa, out flags);
+        }
+
+        entry = Entry((nint)((entry & FrameMask) + toPointer), va, PteLevel);
+        if ((entry & PresentBit) != 0)
+        {
+            pa = (entry & FrameMask) | (va & PageOffsetMask);
+            flags = (PageFlags)(entry & LeafFlagMask);
+            return true;
+        }
+
+    NotMapped:
+        pa = 0;
+        flags = PageFlags.None;
+        return false;
+    }
+
+    /// <summary>
+    /// The root entry <paramref name="va"/> goes through, when it is present and <paramref name="va"/> is canonical
+    /// (for <paramref name="levels"/>, a constant at every call).
+    /// </summary>
+    /// <remarks>
+    /// The canonical check costs no instruction of its own. Adding 2^(bits-1) maps the canonical addresses (the
+    /// lowest and the highest 2^(bits-1)) onto [0, 2^bits) with the two halves swapped, and every other address
+    /// onto 2^bits or above: so shifted down to the root index, a canonical address gives a value below 512 that is
+    /// its root index with the top bit flipped, and any other address gives 512 or more.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryRootEntry(nint root, ulong va, int levels, out ulong entry)
+    {
+        ulong biased = (va + (1UL << (AddressBits(levels) - 1))) >> EntryShift(levels);
+        if (biased >= EntriesPerTable)
+        {
+            entry = 0;
+            return false;
+        }
+
+        entry = Volatile.Read(ref ((ulong*)root)[biased ^ (EntriesPerTable / 2)]);
+        return (entry & PresentBit) != 0;
+    }
+
+    /// <summary>The entry of <paramref name="table"/> (at <paramref name="level"/>) that <paramref name="va"/> goes through.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Entry(nint table, ulong va, int level) =>
+        Volatile.Read(ref ((ulong*)table)[(va >> EntryShift(level)) & IndexMask]);
+
+    /// <summary>
+    /// The end of a walk at an upper-level entry that is not a table reference: a 2 MiB / 1 GiB leaf, or absent.
+    /// Inlined: a call here would make the JIT keep a batch loop's counters on the stack.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool LargeLeaf(ulong entry, ulong va, int level, out ulong pa, out PageFlags flags)
+    {
+        if ((entry & PresentBit) != 0)
+        {
+            ulong offsetMask = EntrySpan(level) - 1;
+            pa = (entry & FrameMask & ~offsetMask) | (va & offsetMask);
+            flags = (PageFlags)(entry & LeafFlagMask);
+            return true;
         }
 
         pa = 0;
         flags = PageFlags.None;
         return false;
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowForeignReader() =>
+        throw new ArgumentException("The reader belongs to another epoch domain than this address space's (use AddressSpace.Epoch.RegisterReader()).", "reader");
 }

@@ -14,7 +14,7 @@ namespace FastReclaim;
 /// physical address (<see cref="PageAllocator.PhysicalOf"/>), so a CPU can walk them.
 /// </para>
 /// <para>
-/// Readers (<see cref="TryTranslate"/>, <see cref="TranslateMany"/>) take no lock: they walk inside a guard of the
+/// Readers (<see cref="TryTranslate(ulong, out ulong, out PageFlags)"/>, <see cref="TranslateMany"/>) take no lock: they walk inside a guard of the
 /// <see cref="EpochDomain"/>. Writers take the lock of each table they change (split page-table locks), so writers on
 /// different tables run in parallel. A table is freed only by unhooking it from its parent while it is empty and
 /// retiring it to the epoch domain, which frees it once no reader can still hold it.
@@ -58,9 +58,6 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
 
     private readonly nint _root;
 
-    /// <summary>Shift of the root level's index bits (39 with 4 levels, 48 with 5).</summary>
-    private readonly int _topShift;
-
     /// <summary>
     /// Added to a physical address to get the pointer (<see cref="PageAllocator.VirtualOf"/> is a constant offset,
     /// see <see cref="FrameMapping"/>); kept here so the lock-free walk reads it once per call, not once per level.
@@ -101,13 +98,12 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
 
         _policy = options.Policy;
         _levels = options.Levels;
-        _addressBits = EntryShift(_levels) + IndexBits;
+        _addressBits = AddressBits(_levels);
         _ownsAllocator = options.Allocator is null;
         _allocator = options.Allocator ?? new PageAllocator();
         _ownsEpoch = options.Epoch is null;
         _epoch = options.Epoch ?? new EpochDomain();
         _freeRetiredTable = FreeRetiredTable;
-        _topShift = EntryShift(_levels);
         _physicalToPointer = (ulong)_allocator.VirtualOf(0);
         _root = _allocator.Allocate();
         _allocator.DescriptorOf(_root).Level = (byte)_levels;
@@ -116,6 +112,13 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
 
     /// <summary>The physical address of the root table: what CR3 would hold for a CPU to walk these tables.</summary>
     public ulong RootPhysical => _allocator.PhysicalOf(_root);
+
+    /// <summary>
+    /// The epoch domain that retires this space's tables (<see cref="AddressSpaceOptions.Epoch"/>, or the space's own):
+    /// register an <see cref="EpochReader"/> on it for <see cref="TryTranslate(EpochReader, ulong, out ulong, out PageFlags)"/>,
+    /// or use its QSBR calls for reader threads.
+    /// </summary>
+    public EpochDomain Epoch => _epoch;
 
     /// <summary>Paging levels (4 or 5).</summary>
     public int Levels => _levels;
@@ -181,9 +184,10 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
 
     /// <summary>The canonical form of <paramref name="address"/>: bit <c>addressBits - 1</c> copied into the bits above it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong Canonical(ulong address) => (ulong)((long)(address << (64 - _addressBits)) >> (64 - _addressBits));
+    private ulong Canonical(ulong address) => PageTableFormat.Canonical(address, _addressBits);
 
-    private bool IsCanonical(ulong address) => Canonical(address) == address;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool IsCanonical(ulong address) => PageTableFormat.IsCanonical(address, _addressBits);
 
     /// <summary>First address of entry <paramref name="index"/> of a table at <paramref name="level"/> that starts at <paramref name="tableBase"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

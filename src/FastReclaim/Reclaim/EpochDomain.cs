@@ -196,15 +196,14 @@ public sealed class EpochDomain : IDisposable, IEpochMetricsSource
             slot = CurrentThreadSlot();
         }
 
+        // R1/R2 of the argument above: a plain store, no fence — the advancer's process-wide barrier orders it.
+        // Only a thread that announces nothing takes the global epoch; an inner guard (GuardBit already set) and a
+        // QSBR thread that is online (entering is not a quiescent point) keep their announcement, the inner guard
+        // by storing the same value back. No branch: the select is a conditional move, so a lookup that enters a
+        // guard for a few loads (TryTranslate) pays a load, a select and a store.
         long previous = slot.Line.Epoch;
-        if ((previous & GuardBit) == 0)
-        {
-            // R1/R2 of the argument above: a plain store, no fence — the advancer's process-wide barrier
-            // orders it. A QSBR thread that is online keeps its older epoch (entering is not a quiescent point).
-            long epoch = previous == Inactive ? Volatile.Read(ref Global.Value) : previous;
-            slot.Line.Epoch = epoch | GuardBit;
-        }
-
+        long global = Volatile.Read(ref Global.Value);
+        slot.Line.Epoch = (previous == Inactive ? global : previous) | GuardBit;
         return new EpochGuard(slot, previous);
     }
 

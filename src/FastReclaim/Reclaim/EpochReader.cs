@@ -35,6 +35,9 @@ public sealed class EpochReader : IDisposable
         _domain.ReleaseSlot(_slot);
     }
 
+    /// <summary>The domain the handle reads in.</summary>
+    internal EpochDomain Domain => _domain;
+
     /// <summary>True between <see cref="Enter"/> and <see cref="Exit"/>.</summary>
     public bool IsEntered => Volatile.Read(ref _slot.Line.Epoch) is not (EpochDomain.Inactive or Disposed);
 

@@ -280,6 +280,108 @@ public sealed unsafe class AddressSpaceTests
         Assert.Throws<ArgumentException>(() => f.Space.TranslateMany(vas, new ulong[2]));
     }
 
+    [Theory]
+    [InlineData(4, 48)]
+    [InlineData(5, 57)]
+    public void Non_Canonical_Addresses_Are_Not_Mapped_Even_When_Their_Low_Bits_Are(int levels, int addressBits)
+    {
+        using var f = new Fixture(levels: levels);
+        using EpochReader reader = f.Space.Epoch.RegisterReader();
+        ulong half = 1UL << (addressBits - 1);
+        ulong[] edges = [Page, half - Page, unchecked(0 - half), ulong.MaxValue - Page + 1];
+        for (int i = 0; i < edges.Length; i++)
+        {
+            f.Space.Map(edges[i], (ulong)(i + 1) * Page, Page, Rw);
+        }
+
+        // The edge pages of both canonical halves translate on every path...
+        var vas = new List<ulong>(edges);
+        var expected = new List<ulong>(edges.Select((_, i) => (ulong)(i + 1) * Page));
+
+        // ...and no address that differs from one of them in a bit at or above addressBits - 1 does (every such
+        // bit equals the sign bit in a canonical address), nor do the two ends of the non-canonical hole.
+        foreach (ulong edge in edges)
+        {
+            for (int bit = addressBits - 1; bit < 64; bit++)
+            {
+                vas.Add(edge ^ (1UL << bit));
+                expected.Add(0);
+            }
+        }
+
+        vas.AddRange([half, unchecked(0 - half - 1)]);
+        expected.AddRange([0, 0]);
+        for (int i = 0; i < vas.Count; i++)
+        {
+            bool mapped = expected[i] != 0;
+            Assert.Equal((mapped, expected[i]), (f.Space.TryTranslate(vas[i], out ulong pa, out PageFlags flags), pa));
+            Assert.Equal(mapped ? Rw : PageFlags.None, flags);
+            Assert.Equal((mapped, expected[i]), (f.Space.TryTranslate(reader, vas[i], out pa, out _), pa));
+        }
+
+        var pas = new ulong[vas.Count];
+        Assert.Equal(edges.Length, f.Space.TranslateMany([.. vas], pas));
+        Assert.Equal(expected, pas);
+    }
+
+    [Theory]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void TryTranslate_With_A_Reader_Handle_Agrees_With_The_Guarded_Walk_For_Every_Leaf_Size(int levels)
+    {
+        using var f = new Fixture(levels: levels);
+        using EpochReader reader = f.Space.Epoch.RegisterReader();
+        f.Space.Map(Base, 0x40_0000_0000, 2 * Page, Rw);
+        f.Space.Map(Base + Span1G, 0x80_0000_0000, Span2M, Rw | PageFlags.User, LeafSize.Size2M);
+        f.Space.Map(Base + Span512G, 0xC0_0000_0000, Span1G, Rw | PageFlags.NoExecute, LeafSize.Size1G);
+        foreach (ulong va in (ulong[])[Base, Base + Page + 0x10, Base + (2 * Page), Base + Span1G + Span2M - 1,
+                     Base + Span1G + Span2M, Base + Span512G + 0x1234_5678, Base + Span512G + Span1G, 0x8000_0000_0000_0000])
+        {
+            bool guarded = f.Space.TryTranslate(va, out ulong pa, out PageFlags flags);
+            Assert.Equal((guarded, pa, flags), (f.Space.TryTranslate(reader, va, out ulong readerPa, out PageFlags readerFlags), readerPa, readerFlags));
+            Assert.False(reader.IsEntered);
+        }
+    }
+
+    [Fact]
+    public void TryTranslate_With_A_Bad_Reader_Handle_Throws_And_Leaves_The_Handle_As_It_Was()
+    {
+        using var f = new Fixture();
+        f.Space.Map(Base, 0x5000, Page, Rw);
+        Assert.Equal("reader", Assert.Throws<ArgumentNullException>(() => f.Space.TryTranslate(null!, Base, out _, out _)).ParamName);
+
+        using var otherDomain = new EpochDomain();
+        using EpochReader foreign = otherDomain.RegisterReader();
+        Assert.Equal("reader", Assert.Throws<ArgumentException>(() => f.Space.TryTranslate(foreign, Base, out _, out _)).ParamName);
+        Assert.False(foreign.IsEntered);
+
+        using EpochReader reader = f.Space.Epoch.RegisterReader();
+        reader.Enter();
+        Assert.Throws<InvalidOperationException>(() => f.Space.TryTranslate(reader, Base, out _, out _));
+        Assert.True(reader.IsEntered);
+        reader.Exit();
+
+        reader.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => f.Space.TryTranslate(reader, Base, out _, out _));
+        Assert.True(f.Space.TryTranslate(Base, out ulong pa, out _));
+        Assert.Equal(0x5000UL, pa);
+    }
+
+    [Fact]
+    public void Epoch_Is_The_Domain_From_The_Options_Or_The_Space_Own()
+    {
+        using var domain = new EpochDomain();
+        using (var shared = new AddressSpace(new AddressSpaceOptions { Epoch = domain }))
+        {
+            Assert.Same(domain, shared.Epoch);
+        }
+
+        using var own = new AddressSpace();
+        Assert.NotSame(domain, own.Epoch);
+        using EpochReader reader = own.Epoch.RegisterReader();
+        Assert.False(own.TryTranslate(reader, Base, out _, out _));
+    }
+
     [Fact]
     public void Zap_Of_An_Empty_64_TiB_Range_Visits_Only_Present_Entries()
     {
@@ -340,6 +442,16 @@ public sealed unsafe class AddressSpaceTests
         space.Dispose();
         Assert.Equal(0, allocator.AllocatedPages);
         Assert.Throws<ObjectDisposedException>(() => space.TryTranslate(Base, out _, out _));
+        Assert.Throws<ObjectDisposedException>(() => space.TranslateMany([Base], new ulong[1]));
+        using (var domain = new EpochDomain())
+        using (var other = new AddressSpace(new AddressSpaceOptions { Allocator = allocator, Epoch = domain }))
+        using (EpochReader reader = domain.RegisterReader())
+        {
+            other.Dispose();
+            Assert.Throws<ObjectDisposedException>(() => other.TryTranslate(reader, Base, out _, out _));
+            Assert.False(reader.IsEntered);
+        }
+
         allocator.Dispose();
     }
 }

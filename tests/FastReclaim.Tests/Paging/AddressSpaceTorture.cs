@@ -201,12 +201,17 @@ internal static unsafe class AddressSpaceTorture
         var random = new Random(seed);
         var batch = new ulong[Batch];
         var results = new ulong[Batch];
+        using EpochReader reader = state.Space.Epoch.RegisterReader();
         while (!state.Stopping)
         {
+            // Half the single lookups enter the thread's guard, half the reader handle.
             for (int i = 0; i < Batch; i++)
             {
                 batch[i] = pages[random.Next(pages.Length)];
-                if (state.Space.TryTranslate(batch[i], out ulong pa, out _))
+                bool mapped = (i & 1) == 0
+                    ? state.Space.TryTranslate(batch[i], out ulong pa, out _)
+                    : state.Space.TryTranslate(reader, batch[i], out pa, out _);
+                if (mapped)
                 {
                     state.CheckRead(batch[i], pa);
                 }
