@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Tracing;
 using System.Globalization;
+using System.Net.Sockets;
 using Microsoft.Diagnostics.NETCore.Client;
 using Microsoft.Diagnostics.Tracing;
 
@@ -101,9 +102,7 @@ internal sealed class MetricsSession : IAsyncDisposable
 
         if (!DiagnosticsClient.GetPublishedProcesses().Contains(processId))
         {
-            throw new MonitorException(
-                $"Process {processId} ({name}) has no .NET diagnostics endpoint: it is not a .NET process, runs as another user, or has DOTNET_EnableDiagnostics=0.",
-                MonitorException.AttachFailed);
+            throw NoEndpoint(processId, name, "it is not a .NET process, runs as another user, or has DOTNET_EnableDiagnostics=0");
         }
 
         double seconds = refreshInterval.TotalSeconds;
@@ -129,6 +128,13 @@ internal sealed class MetricsSession : IAsyncDisposable
             EventPipeSession session = await new DiagnosticsClient(processId)
                 .StartEventPipeSessionAsync(providers, requestRundown: false, BufferMegabytes, answerTimeout.Token).ConfigureAwait(false);
             return new MetricsSession(session, sessionId, meter, seconds);
+        }
+        catch (ServerNotAvailableException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.AddressNotAvailable })
+        {
+            // The id is published (a dotnet-diagnostic-{pid}-{start time}-socket file in the temp directory) but nobody
+            // listens on that socket (ECONNREFUSED), or the file went away before the connect (ENOENT). Such files outlive
+            // .NET processes that were killed; when the OS gives their id to a new process, the file names that one too.
+            throw NoEndpoint(processId, name, "nothing listens on the diagnostics socket published for its id (left behind by an earlier .NET process with the same id, or the runtime is shutting down)");
         }
         catch (Exception e) when (e is ServerNotAvailableException or DiagnosticsClientException or IOException or TimeoutException)
         {
@@ -302,6 +308,10 @@ internal sealed class MetricsSession : IAsyncDisposable
             _recentEvents.TryDequeue(out _);
         }
     }
+
+    /// <summary>The attach error for a process that cannot be reached as a .NET process, and why.</summary>
+    private static MonitorException NoEndpoint(int processId, string name, string reason) =>
+        new($"Process {processId} ({name}) has no .NET diagnostics endpoint: {reason}.", MonitorException.AttachFailed);
 
     /// <summary>The <c>space=N</c> or <c>domain=N</c> tag of a series ("" when it has neither).</summary>
     private static string OwnerOf(string tags) =>

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Net.Sockets;
 using FastReclaim.Cli;
 
 namespace FastReclaim.Tests.Cli;
@@ -40,6 +41,29 @@ public class MonitorCommandTests
         }
     }
 
+    [Fact]
+    public async Task Process_With_A_Stale_Diagnostics_Socket_Exits_With_Attach_Error_Naming_The_Pid()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux() && File.Exists("/bin/sleep"), "needs Linux (Unix domain sockets) and /bin/sleep as a non-.NET process");
+        using var sleeper = Process.Start("/bin/sleep", "30");
+        string socketPath = LeaveStaleDiagnosticsSocket(sleeper.Id);
+        try
+        {
+            var error = new StringWriter();
+
+            int code = await MonitorCommand.RunAsync(Settings(sleeper.Id), TextWriter.Null, error, TestContext.Current.CancellationToken);
+
+            Assert.Equal(MonitorException.AttachFailed, code);
+            Assert.Contains($"Process {sleeper.Id} (sleep) has no .NET diagnostics endpoint", error.ToString(), StringComparison.Ordinal);
+            Assert.Contains("nothing listens on the diagnostics socket", error.ToString(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(socketPath);
+            sleeper.Kill();
+        }
+    }
+
     [Theory]
     [InlineData("monitor 0", "Process id must be positive, got 0.")]
     [InlineData("monitor 42 --refresh-interval 0", "--refresh-interval must be a positive number of seconds, got 0.")]
@@ -71,6 +95,28 @@ public class MonitorCommandTests
     }
 
     private static MonitorSettings Settings(int pid) => new(pid, TimeSpan.FromSeconds(1), s_shortTimeout, Refreshes: 1, Plain: true);
+
+    /// <summary>
+    /// What a killed .NET process leaves behind for <paramref name="processId"/>: a socket file named the way the runtime
+    /// names its diagnostics endpoint, <c>dotnet-diagnostic-{pid}-{start time}-socket</c> in the temp directory the client
+    /// scans, whose socket is closed, so connecting to it is refused.
+    /// </summary>
+    private static string LeaveStaleDiagnosticsSocket(int processId)
+    {
+        // The runtime's key is its start time in clock ticks since boot; any earlier one stands for a previous owner of the id.
+        const int EarlierStartTime = 1;
+        string directory = Path.GetTempPath();
+        string socketPath = Path.Combine(directory, $"dotnet-diagnostic-{processId}-{EarlierStartTime}-socket");
+        string boundPath = Path.Combine(directory, $"fastreclaim-test-{Guid.NewGuid():N}.socket");
+        using (var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified))
+        {
+            // Disposing a bound socket deletes the file it was bound to: move the file away first so it outlives the socket.
+            socket.Bind(new UnixDomainSocketEndPoint(boundPath));
+            File.Move(boundPath, socketPath);
+        }
+
+        return socketPath;
+    }
 
     private static int UnusedProcessId()
     {
