@@ -60,8 +60,7 @@ internal sealed class TraceReplayer
         _space = space;
         _output = output;
         _vmas.AddForeign(UserEnd, UserEnd + PageSize);
-        _space.Map(UserEnd, UserEnd, PageSize, TouchFlags);
-        _space.Unmap(UserEnd, PageSize, floor: StackSlot + PageSize, ceiling: 0);
+        HoldStackSlot();
         _ownBytes = _space.Stats.PageTableBytes;
     }
 
@@ -154,6 +153,21 @@ internal sealed class TraceReplayer
         {
             _space.Zap(start, end - start);
         }
+
+        if (_space.Policy == ReclaimPolicy.Eager && pieces[^1].End > StackSlot)
+        {
+            HoldStackSlot(); // Eager frees an upper table a zap leaves empty, the stand-in's among them: the stack is still there
+        }
+    }
+
+    /// <summary>
+    /// Makes sure the stack slot's PUD table exists: maps the stand-in page and unmaps it again with a floor inside the
+    /// slot, which frees its PTE and PMD tables (when nothing else holds them) and keeps the PUD one.
+    /// </summary>
+    private void HoldStackSlot()
+    {
+        _space.Map(UserEnd, UserEnd, PageSize, TouchFlags);
+        _space.Unmap(UserEnd, PageSize, floor: StackSlot + PageSize, ceiling: 0);
     }
 
     private void Unmap((ulong Start, ulong End) range)

@@ -51,6 +51,7 @@ public sealed class ReplayCommandTests
         for (int i = 0; i < linux.Length; i++)
         {
             Assert.True(eager[i] <= linux[i], $"check {i}: eager {eager[i]} > linux {linux[i]}");
+            Assert.True(eager[i] >= 0, $"check {i}: eager {eager[i]} < 0 (a table the process holds was freed)");
         }
     }
 
