@@ -32,8 +32,10 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     // Invariants the locks protect:
     //   1. A table is unhooked (its parent entry cleared and its descriptor marked Dead) only with both the parent's
     //      and its own lock held, and only while all its 512 entries are 0 (checked under its lock).
-    //   2. Every writer changes a table only under its lock, and after taking the lock checks Dead; finding the table
-    //      dead it retries from the root (the table was unhooked after the writer read the pointer to it).
+    //   2. Every writer changes a table only under its lock, and after taking the lock checks Dead (the table was
+    //      unhooked after the writer read the pointer to it). Map, which must add an entry, then retries from the
+    //      root; Protect, Unmap and Zap skip the table (WalkRange): it is all zero, so it has nothing to rewrite or
+    //      clear, and whatever maps the range again after the unhook does it in a new table.
     //   So a dead table is all zero and stays all zero until it is freed, and a hooked table is never dead.
     //   3. A PTE table's PageDescriptor.Spare counts its present entries; it changes only under the table's lock.
     //
