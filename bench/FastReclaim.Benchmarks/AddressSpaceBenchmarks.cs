@@ -9,8 +9,9 @@ namespace FastReclaim.Benchmarks;
 /// Each invocation looks up the same <see cref="Lookups"/> (1 Mi) precomputed random addresses, so with 1 Mi pages
 /// the lookups touch the whole structure (cache misses), and with 1 Ki pages it stays in cache. Baseline: a
 /// <see cref="Dictionary{TKey, TValue}"/> from page address to physical address, the obvious managed map.
-/// <see cref="BareWalk"/> is the radix walk of the same tables with no epoch guard (not safe against reclaim:
-/// the floor for <see cref="TryTranslate"/> and <see cref="TranslateMany"/>).
+/// <see cref="BareWalk"/> is the radix walk of the same tables with no epoch guard and no checks, unrolled like the
+/// library's (not safe against reclaim: the floor for <see cref="TryTranslate"/>, <see cref="TryTranslateReader"/>
+/// and <see cref="TranslateMany"/>).
 /// The plain methods sum their results, so independent lookups overlap (the CPU keeps several misses in flight:
 /// a throughput measure, and the fewer instructions a lookup takes, the more of them overlap). The
 /// <c>Dependent</c> methods make each address depend on the previous lookup's result (a carry that is always 0

@@ -450,4 +450,27 @@ public class EpochDomainTests
 
         Assert.Equal(1, CollectRounds(a, 3));
     }
+
+    [Fact]
+    public void A_Line_Cached_For_A_Disposed_Domain_Is_Never_Used_By_The_Next_One()
+    {
+        // The thread caches the slot it used last; a slot released with its domain never passes for the next one.
+        var first = new EpochDomain();
+        using (first.Enter())
+        {
+        }
+
+        first.Dispose();
+        using var second = new EpochDomain();
+        int freed = 0;
+        using (second.Enter())
+        {
+            Assert.Equal((1, 1), (second.Stats.RegisteredThreads, second.Stats.ActiveThreads));
+            second.Retire(1, _ => freed++);
+            Assert.Equal(0, CollectRounds(second, 5));
+        }
+
+        Assert.Equal(1, CollectRounds(second, 3));
+        Assert.Throws<ObjectDisposedException>(() => first.Enter());
+    }
 }
