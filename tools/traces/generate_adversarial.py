@@ -28,6 +28,8 @@ replays the whole trace; error lines are tested separately.
 import random
 import sys
 
+from ranges import cut
+
 PAGE, PMD, PUD, PGD = 4096, 2 << 20, 1 << 30, 512 << 30
 MAX_TOUCHED_PAGES = 40000
 
@@ -47,7 +49,7 @@ class Intervals:
         self.runs = []
 
     def add(self, start, end):
-        self.runs = self._cut(start, end) + [(start, end)]
+        self.runs = cut(self.runs, start, end) + [(start, end)]
         self.runs.sort()
         merged = []
         for s, e in self.runs:
@@ -58,22 +60,10 @@ class Intervals:
         self.runs = merged
 
     def remove(self, start, end):
-        self.runs = self._cut(start, end)
+        self.runs = cut(self.runs, start, end)
 
     def free(self, start, end):
         return all(e <= start or s >= end for s, e in self.runs)
-
-    def _cut(self, start, end):
-        kept = []
-        for s, e in self.runs:
-            if e <= start or s >= end:
-                kept.append((s, e))
-                continue
-            if s < start:
-                kept.append((s, start))
-            if e > end:
-                kept.append((end, e))
-        return kept
 
 
 def wide(seed, ops, rng):

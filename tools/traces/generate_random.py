@@ -11,6 +11,8 @@ split and freed at every level. Run it once, feed the trace to kernel_replay, co
 import random
 import sys
 
+from ranges import cut
+
 KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 PAGE, PMD, PUD, PGD = 4 * KIB, 2 * MIB, GIB, 512 * GIB
 MAX_TOUCHED_PAGES = 60000  # keeps the oracle's real memory use small
@@ -96,16 +98,7 @@ def main():
                 if rng.random() < 0.3:  # a piece strictly inside
                     start = aligned(s, e, PAGE)
                     end = min(e, start + size())
-            pieces = []
-            for vs, ve in vmas:
-                if ve <= start or vs >= end:
-                    pieces.append((vs, ve))
-                    continue
-                if vs < start:
-                    pieces.append((vs, start))
-                if ve > end:
-                    pieces.append((end, ve))
-            vmas = sorted(pieces)
+            vmas = sorted(cut(vmas, start, end))
             out.append(f"unmap {start:#x} {end - start:#x}")
         if kind == "check" or rng.random() < 0.5:
             out.append("check")
