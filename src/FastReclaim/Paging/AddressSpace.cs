@@ -186,10 +186,9 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
 
     /// <summary>The canonical form of <paramref name="address"/>: bit <c>addressBits - 1</c> copied into the bits above it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong Canonical(ulong address) => PageTableFormat.Canonical(address, _addressBits);
+    private ulong Canonical(ulong address) => (ulong)((long)(address << (64 - _addressBits)) >> (64 - _addressBits));
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool IsCanonical(ulong address) => PageTableFormat.IsCanonical(address, _addressBits);
+    private bool IsCanonical(ulong address) => Canonical(address) == address;
 
     /// <summary>First address of entry <paramref name="index"/> of a table at <paramref name="level"/> that starts at <paramref name="tableBase"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -65,18 +65,6 @@ internal static class PageTableFormat
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static int AddressBits(int levels) => EntryShift(levels) + IndexBits;
 
-    /// <summary>
-    /// <paramref name="address"/> with bit <c>addressBits - 1</c> copied into the bits above it: what the CPU requires
-    /// of every address it translates. With a constant <paramref name="addressBits"/> this is two shifts.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ulong Canonical(ulong address, int addressBits) =>
-        (ulong)((long)(address << ((sizeof(ulong) * 8) - addressBits)) >> ((sizeof(ulong) * 8) - addressBits));
-
-    /// <summary>True when <paramref name="address"/> is canonical for <paramref name="addressBits"/>-bit addresses.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool IsCanonical(ulong address, int addressBits) => Canonical(address, addressBits) == address;
-
     /// <summary>Shift of the address bits that index a table at <paramref name="level"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static int EntryShift(int level) => PageShift + (IndexBits * (level - 1));
