@@ -32,6 +32,7 @@ public unsafe class AddressSpaceBenchmarks
     private const int PdShift = 21;
     private const int PageShift = 12;
     private const ulong PageOffsetMask = (1UL << PageShift) - 1;
+    private const ulong TableFrameMask = ~PageOffsetMask;
     private const ulong IndexMask = 511;
 
     /// <summary>Physical addresses are below 2^52, so <c>pa &gt;&gt; 63</c> is 0: a carry the JIT cannot fold.</summary>
@@ -200,7 +201,9 @@ public unsafe class AddressSpaceBenchmarks
 
     /// <summary>
     /// The bare 4-level walk: the tables' own format read with plain loads, unrolled, 4 KiB leaves only, no
-    /// canonical check, no guard; 0 when not mapped.
+    /// canonical check, no guard; 0 when not mapped. It uses the library walk's two instruction savings, so the
+    /// floor stays the same code minus the safety: a table reference's frame is the entry with its low 12 bits
+    /// cleared, and "present, not a large page" is one test of <c>entry - Present</c>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Walk(nint root, ulong toPointer, ulong va)
@@ -211,19 +214,19 @@ public unsafe class AddressSpaceBenchmarks
             return 0;
         }
 
-        entry = ((ulong*)((entry & FrameMask) + toPointer))[(va >> PdptShift) & IndexMask];
-        if ((entry & PresentOrLeaf) != Present)
+        entry = ((ulong*)((entry & TableFrameMask) + toPointer))[(va >> PdptShift) & IndexMask];
+        if (((entry - Present) & PresentOrLeaf) != 0)
         {
             return 0;
         }
 
-        entry = ((ulong*)((entry & FrameMask) + toPointer))[(va >> PdShift) & IndexMask];
-        if ((entry & PresentOrLeaf) != Present)
+        entry = ((ulong*)((entry & TableFrameMask) + toPointer))[(va >> PdShift) & IndexMask];
+        if (((entry - Present) & PresentOrLeaf) != 0)
         {
             return 0;
         }
 
-        entry = ((ulong*)((entry & FrameMask) + toPointer))[(va >> PageShift) & IndexMask];
+        entry = ((ulong*)((entry & TableFrameMask) + toPointer))[(va >> PageShift) & IndexMask];
         return (entry & Present) == 0 ? 0 : (entry & FrameMask) | (va & PageOffsetMask);
     }
 }

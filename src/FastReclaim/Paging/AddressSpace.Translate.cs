@@ -9,8 +9,27 @@ public sealed unsafe partial class AddressSpace
     /// <summary>Offset bits of an address inside its 4 KiB page.</summary>
     private const ulong PageOffsetMask = PageAllocator.PageSize - 1;
 
+    /// <summary>
+    /// The frame of an entry that references a table: everything above the flags. Equal to
+    /// <c>entry &amp; FrameMask</c> for such an entry, because only <see cref="TableEntry"/> writes one (a physical
+    /// address below 2^52 with <see cref="TableEntryFlags"/>, so bits 52–63 are clear: no NX, no software bit), and
+    /// the CPU's own walk of the tables (a KVM guest) sets only Accessed and Dirty, bits 5 and 6. The AND then
+    /// takes a sign-extended 32-bit immediate instead of a 64-bit constant the JIT would rematerialise at every
+    /// level; a leaf's frame still goes through <see cref="FrameMask"/>, since a leaf may carry NX.
+    /// </summary>
+    private const ulong TableFrameMask = ~PageOffsetMask;
+
     /// <summary>Present and page-size bits: an upper-level entry that references a table has exactly <see cref="PresentBit"/> of the two.</summary>
     private const ulong PresentOrLeaf = PresentBit | PageSizeBit;
+
+    /// <summary>
+    /// True when the upper-level <paramref name="entry"/> references a table: present and not a large leaf.
+    /// Subtracting <see cref="PresentBit"/> (bit 0) clears it without a borrow exactly when it is set, and leaves
+    /// the page-size bit (bit 7) as it was; so both tested bits end up clear only for a table reference. One
+    /// <c>lea</c> and one <c>test</c>, where masking and comparing the two bits costs a copy, an AND and a compare.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool ReferencesTable(ulong entry) => ((entry - PresentBit) & PresentOrLeaf) == 0;
 
     /// <summary>Translates a virtual address the way the CPU's page walk would, with no lock.</summary>
     /// <param name="va">Any address; a non-canonical one is simply not mapped.</param>
@@ -129,7 +148,7 @@ public sealed unsafe partial class AddressSpace
                 goto NotMapped;
             }
 
-            entry = Entry((nint)((entry & FrameMask) + toPointer), va, P4dLevel);
+            entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, P4dLevel);
             if ((entry & PresentBit) == 0)
             {
                 goto NotMapped;
@@ -140,19 +159,19 @@ public sealed unsafe partial class AddressSpace
             goto NotMapped;
         }
 
-        entry = Entry((nint)((entry & FrameMask) + toPointer), va, PudLevel);
-        if ((entry & PresentOrLeaf) != PresentBit)
+        entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, PudLevel);
+        if (!ReferencesTable(entry))
         {
             return LargeLeaf(entry, va, PudLevel, out pa, out flags);
         }
 
-        entry = Entry((nint)((entry & FrameMask) + toPointer), va, PmdLevel);
-        if ((entry & PresentOrLeaf) != PresentBit)
+        entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, PmdLevel);
+        if (!ReferencesTable(entry))
         {
             return LargeLeaf(entry, va, PmdLevel, out pa, out flags);
         }
 
-        entry = Entry((nint)((entry & FrameMask) + toPointer), va, PteLevel);
+        entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, PteLevel);
         if ((entry & PresentBit) != 0)
         {
             pa = (entry & FrameMask) | (va & PageOffsetMask);

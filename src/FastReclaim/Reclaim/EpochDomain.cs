@@ -87,7 +87,13 @@ public sealed class EpochDomain : IDisposable, IEpochMetricsSource
     /// </summary>
     private const int GracePeriodEpochs = 2;
 
-    /// <summary>The global epoch, alone on its cache lines. Written only under <see cref="_advanceLock"/>.</summary>
+    /// <summary>The last <see cref="Key"/> handed out.</summary>
+    private static long s_lastKey;
+
+    /// <summary>
+    /// The global epoch (written only under <see cref="_advanceLock"/>) and the <see cref="Key"/>, alone on their
+    /// cache lines.
+    /// </summary>
     internal PaddedEpoch Global;
 
     private readonly ReaderRegistry _registry = new();
@@ -127,6 +133,7 @@ public sealed class EpochDomain : IDisposable, IEpochMetricsSource
         _freeAtOnce = options.Fault == EpochFault.FreeAtOnce;
         _ignoreReaders = options.Fault == EpochFault.IgnoreReaders;
         Global.Value = EpochStep;
+        Global.Key = Interlocked.Increment(ref s_lastKey);
         _metrics = FastReclaimMetrics.Register(this);
     }
 
@@ -188,24 +195,30 @@ public sealed class EpochDomain : IDisposable, IEpochMetricsSource
     /// </summary>
     /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public EpochGuard Enter()
+    public unsafe EpochGuard Enter()
     {
-        ReaderSlot? slot = ThreadSlots.Last;
-        if (slot is null || !ReferenceEquals(slot.Domain, this))
+        ReaderLine* line = ThreadSlots.LastLine;
+        if (line == null || line->DomainKey != Key)
         {
-            slot = CurrentThreadSlot();
+            line = CurrentThreadSlot().LinePointer;
         }
 
         // R1/R2 of the argument above: a plain store, no fence — the advancer's process-wide barrier orders it.
         // Only a thread that announces nothing takes the global epoch; an inner guard (GuardBit already set) and a
         // QSBR thread that is online (entering is not a quiescent point) keep their announcement, the inner guard
-        // by storing the same value back. No branch: the select is a conditional move, so a lookup that enters a
-        // guard for a few loads (TryTranslate) pays a load, a select and a store.
-        long previous = slot.Line.Epoch;
+        // by storing the same value back.
+        long previous = line->Epoch;
         long global = Volatile.Read(ref Global.Value);
-        slot.Line.Epoch = (previous == Inactive ? global : previous) | GuardBit;
-        return new EpochGuard(slot, previous);
+        line->Epoch = (previous == Inactive ? global : previous) | GuardBit;
+        return new EpochGuard(line, previous);
     }
+
+    /// <summary>
+    /// Names the domain in its slots' lines (<see cref="ReaderLine.DomainKey"/>): unique in the process and never
+    /// reused (a 64-bit count), never 0 (the key of a released slot), so a thread's cached line matches only a
+    /// slot of this domain that is still registered.
+    /// </summary>
+    internal long Key => Global.Key;
 
     /// <summary>
     /// Registers an explicit reader handle: a participant of its own whose <see cref="EpochReader.Enter"/> and
@@ -450,6 +463,7 @@ public sealed class EpochDomain : IDisposable, IEpochMetricsSource
 
         // A thread that exited while online (QSBR) holds nothing; and the slot is no longer scanned anyway.
         Volatile.Write(ref slot.Line.Epoch, Inactive);
+        slot.Line.DomainKey = 0;
         slot.Domain = null;
     }
 

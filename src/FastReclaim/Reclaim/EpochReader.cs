@@ -12,7 +12,7 @@ namespace FastReclaim;
 /// Do not call <see cref="EpochDomain.Synchronize"/> or <see cref="EpochDomain.Barrier"/> between Enter and
 /// Exit on the thread using the handle: they would wait for the handle to leave (and report a stall).
 /// </remarks>
-public sealed class EpochReader : IDisposable
+public sealed unsafe class EpochReader : IDisposable
 {
     /// <summary>
     /// What a disposed handle's slot holds: not <see cref="EpochDomain.Inactive"/>, so <see cref="Enter"/>'s
@@ -23,10 +23,14 @@ public sealed class EpochReader : IDisposable
     private readonly EpochDomain _domain;
     private readonly ReaderSlot _slot;
 
+    /// <summary><see cref="_slot"/>'s pinned line, which <see cref="_slot"/> keeps alive: one load less on Enter and Exit.</summary>
+    private readonly ReaderLine* _line;
+
     internal EpochReader(EpochDomain domain, ReaderSlot slot)
     {
         _domain = domain;
         _slot = slot;
+        _line = slot.LinePointer;
     }
 
     /// <summary>Releases the participant if the handle is dropped without <see cref="Dispose"/>.</summary>
@@ -39,7 +43,7 @@ public sealed class EpochReader : IDisposable
     internal EpochDomain Domain => _domain;
 
     /// <summary>True between <see cref="Enter"/> and <see cref="Exit"/>.</summary>
-    public bool IsEntered => Volatile.Read(ref _slot.Line.Epoch) is not (EpochDomain.Inactive or Disposed);
+    public bool IsEntered => Volatile.Read(ref _line->Epoch) is not (EpochDomain.Inactive or Disposed);
 
     /// <summary>Enters a critical section: nothing retired from now on is freed before <see cref="Exit"/>.</summary>
     /// <exception cref="InvalidOperationException">The handle is already entered.</exception>
@@ -47,33 +51,33 @@ public sealed class EpochReader : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Enter()
     {
-        ReaderSlot slot = _slot;
-        if (slot.Line.Epoch != EpochDomain.Inactive)
+        ReaderLine* line = _line;
+        if (line->Epoch != EpochDomain.Inactive)
         {
-            ThrowCannotEnter(slot.Line.Epoch);
+            ThrowCannotEnter(line->Epoch);
         }
 
         // Plain store, no fence: the same announcement as EpochDomain.Enter, and the same argument (the
         // advancer's process-wide barrier orders it); see EpochDomain.
-        slot.Line.Epoch = Volatile.Read(ref _domain.Global.Value) | EpochDomain.GuardBit;
+        line->Epoch = Volatile.Read(ref _domain.Global.Value) | EpochDomain.GuardBit;
     }
 
     /// <summary>Leaves the critical section. Must follow <see cref="Enter"/> on the same thread.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Exit() =>
         // Release store: loads made inside the section complete before the advancer can see us leave.
-        Volatile.Write(ref _slot.Line.Epoch, EpochDomain.Inactive);
+        Volatile.Write(ref _line->Epoch, EpochDomain.Inactive);
 
     /// <summary>Leaves the critical section if entered and unregisters the participant.</summary>
     public void Dispose()
     {
-        if (Volatile.Read(ref _slot.Line.Epoch) == Disposed)
+        if (Volatile.Read(ref _line->Epoch) == Disposed)
         {
             return;
         }
 
         _domain.ReleaseSlot(_slot);
-        Volatile.Write(ref _slot.Line.Epoch, Disposed);
+        Volatile.Write(ref _line->Epoch, Disposed);
         GC.SuppressFinalize(this);
     }
 

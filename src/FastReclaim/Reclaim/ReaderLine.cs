@@ -10,7 +10,7 @@ namespace FastReclaim;
 [StructLayout(LayoutKind.Explicit, Size = 2 * CacheLine.GuardBytes + HotBytes)]
 internal struct ReaderLine
 {
-    private const int HotBytes = 3 * sizeof(long);
+    private const int HotBytes = 4 * sizeof(long);
 
     /// <summary>
     /// What the reader announces: <see cref="EpochDomain.Inactive"/> (0) outside any critical section, else the
@@ -28,4 +28,13 @@ internal struct ReaderLine
     /// <summary>Items this slot has retired (owner-written under <see cref="BagLock"/>, read racily by Stats).</summary>
     [FieldOffset(CacheLine.GuardBytes + 2 * sizeof(long))]
     internal long Retired;
+
+    /// <summary>
+    /// The <see cref="EpochDomain.Key"/> of the slot's domain while the slot is registered, 0 once it is released:
+    /// what <see cref="EpochDomain.Enter"/> matches the thread's cached pointer to this line against
+    /// (<see cref="ThreadSlots.LastLine"/>). Written by the registering thread before the slot is published, and
+    /// by <see cref="EpochDomain.ReleaseSlot"/>.
+    /// </summary>
+    [FieldOffset(CacheLine.GuardBytes + 3 * sizeof(long))]
+    internal long DomainKey;
 }

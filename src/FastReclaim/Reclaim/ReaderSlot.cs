@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace FastReclaim;
 
@@ -6,10 +7,17 @@ namespace FastReclaim;
 /// One participant of an <see cref="EpochDomain"/>: a thread's automatic slot or an <see cref="EpochReader"/>
 /// handle. Holds the announced epoch the advancer scans and the participant's open retire bag.
 /// </summary>
-internal sealed class ReaderSlot
+internal sealed unsafe class ReaderSlot
 {
-    /// <summary>Owner-written words, alone on their cache lines.</summary>
-    internal ReaderLine Line;
+    /// <summary>
+    /// The one element is <see cref="Line"/>. A pinned array, so that the owner thread can cache a raw pointer to
+    /// the line (<see cref="ThreadSlots.LastLine"/>, an <see cref="EpochGuard"/>): the array does not move, and it
+    /// lives as long as the slot, which whoever holds such a pointer also keeps reachable.
+    /// </summary>
+    private readonly ReaderLine[] _lineStorage = GC.AllocateArray<ReaderLine>(1, pinned: true);
+
+    /// <summary>The address of <see cref="Line"/>.</summary>
+    private readonly ReaderLine* _line;
 
     /// <summary>
     /// The domain while the slot is registered; null once it is released (thread exit, handle or domain
@@ -25,9 +33,25 @@ internal sealed class ReaderSlot
 
     internal ReaderSlot(EpochDomain domain, Thread? owner)
     {
+        _line = (ReaderLine*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(_lineStorage));
+        _line->DomainKey = domain.Key;
         Domain = domain;
         Owner = owner;
         ManagedThreadId = owner?.ManagedThreadId ?? 0;
+    }
+
+    /// <summary>Owner-written words, alone on their cache lines.</summary>
+    internal ref ReaderLine Line
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => ref *_line;
+    }
+
+    /// <summary>The address of <see cref="Line"/>: fixed for the slot's lifetime, valid while the slot is reachable.</summary>
+    internal ReaderLine* LinePointer
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => _line;
     }
 
     /// <summary>The thread of an automatic slot (checked with <see cref="Thread.IsAlive"/> to find dead ones); null for a handle.</summary>

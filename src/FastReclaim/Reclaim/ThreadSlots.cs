@@ -8,12 +8,22 @@ namespace FastReclaim;
 /// <remarks>
 /// Kept in a class of its own with no static constructor, so the JIT reaches the thread statics inline (the
 /// same reason Tsavorite moved <c>LightEpoch</c>'s thread statics into <c>EpochContext</c>).
-/// The hot path reads only <see cref="Last"/>: a thread that works with one domain never looks further.
+/// The hot path reads only <see cref="LastLine"/>: a thread that works with one domain never looks further.
 /// </remarks>
-internal static class ThreadSlots
+internal static unsafe class ThreadSlots
 {
     [ThreadStatic]
     private static ReaderSlot? t_last;
+
+    /// <summary>
+    /// <see cref="t_last"/>'s line. A plain pointer is a non-GC thread static, which the JIT reaches with one load
+    /// after the TLS base, where a reference takes three dependent loads (the thread's GC statics array, this
+    /// class's statics object, the field): Enter's cost (perf-results/epoch.md). Safe to dereference because
+    /// <see cref="t_last"/> keeps the slot, and with it the pinned line, reachable: both are written together, by
+    /// this thread only.
+    /// </summary>
+    [ThreadStatic]
+    private static ReaderLine* t_lastLine;
 
     [ThreadStatic]
     private static ReaderSlot? t_previous;
@@ -28,6 +38,13 @@ internal static class ThreadSlots
         get => t_last;
     }
 
+    /// <summary>The line of <see cref="Last"/>, or null.</summary>
+    internal static ReaderLine* LastLine
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => t_lastLine;
+    }
+
     /// <summary>
     /// Makes <paramref name="slot"/> the cached slot, keeping the one it replaces as the second entry, so a thread
     /// that alternates between two domains (two address spaces) swaps entries instead of searching its list.
@@ -39,6 +56,7 @@ internal static class ThreadSlots
         {
             t_previous = last;
             t_last = slot;
+            t_lastLine = slot.LinePointer;
         }
     }
 
