@@ -22,15 +22,6 @@ public sealed unsafe partial class AddressSpace
     /// <summary>Present and page-size bits: an upper-level entry that references a table has exactly <see cref="PresentBit"/> of the two.</summary>
     private const ulong PresentOrLeaf = PresentBit | PageSizeBit;
 
-    /// <summary>
-    /// True when the upper-level <paramref name="entry"/> references a table: present and not a large leaf.
-    /// Subtracting <see cref="PresentBit"/> (bit 0) clears it without a borrow exactly when it is set, and leaves
-    /// the page-size bit (bit 7) as it was; so both tested bits end up clear only for a table reference. One
-    /// <c>lea</c> and one <c>test</c>, where masking and comparing the two bits costs a copy, an AND and a compare.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool ReferencesTable(ulong entry) => ((entry - PresentBit) & PresentOrLeaf) == 0;
-
     /// <summary>Translates a virtual address the way the CPU's page walk would, with no lock.</summary>
     /// <param name="va">Any address; a non-canonical one is simply not mapped.</param>
     /// <param name="pa">The physical address <paramref name="va"/> maps to; 0 when it is not mapped.</param>
@@ -160,13 +151,13 @@ public sealed unsafe partial class AddressSpace
         }
 
         entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, PudLevel);
-        if (!ReferencesTable(entry))
+        if ((entry & PresentOrLeaf) != PresentBit)
         {
             return LargeLeaf(entry, va, PudLevel, out pa, out flags);
         }
 
         entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, PmdLevel);
-        if (!ReferencesTable(entry))
+        if ((entry & PresentOrLeaf) != PresentBit)
         {
             return LargeLeaf(entry, va, PmdLevel, out pa, out flags);
         }

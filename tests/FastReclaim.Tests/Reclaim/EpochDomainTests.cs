@@ -473,4 +473,41 @@ public class EpochDomainTests
         Assert.Equal(1, CollectRounds(second, 3));
         Assert.Throws<ObjectDisposedException>(() => first.Enter());
     }
+
+    [Fact]
+    public void A_Guard_Leaves_Its_Own_Slot_After_The_Thread_Has_Cached_Other_Domains()
+    {
+        // The guard keeps a raw pointer to its slot's line; the thread's cache moves on to two other domains (it
+        // holds two), and a GC runs, while the guard is open. Leaving must still clear this domain's slot, not the
+        // one the thread cached last (nothing on `held` runs between the inner guards and the exit: Stats looks
+        // nothing up).
+        using var held = new EpochDomain();
+        using var second = new EpochDomain();
+        using var third = new EpochDomain();
+        int freed = 0;
+        using (held.Enter())
+        {
+            held.Retire(1, _ => freed++);
+            using (second.Enter())
+            {
+            }
+
+            using (third.Enter())
+            {
+            }
+
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            Assert.Equal((1, 1), (held.Stats.RegisteredThreads, held.Stats.ActiveThreads));
+        }
+
+        Assert.Equal((1, 0), (held.Stats.RegisteredThreads, held.Stats.ActiveThreads));
+        Assert.Equal(1, CollectRounds(held, 3));
+
+        // Entering again finds the same slot (the thread's list), not a new registration.
+        using (held.Enter())
+        {
+            Assert.Equal((1, 1), (held.Stats.RegisteredThreads, held.Stats.ActiveThreads));
+        }
+    }
 }
