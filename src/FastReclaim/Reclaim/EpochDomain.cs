@@ -197,11 +197,7 @@ public sealed class EpochDomain : IDisposable, IEpochMetricsSource
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public unsafe EpochGuard Enter()
     {
-        ReaderLine* line = ThreadSlots.LastLine;
-        if (line == null || line->DomainKey != Key)
-        {
-            line = CurrentThreadSlot().LinePointer;
-        }
+        ReaderLine* line = CachedThreadLine();
 
         // R1/R2 of the argument above: a plain store, no fence — the advancer's process-wide barrier orders it.
         // Only a thread that announces nothing takes the global epoch; an inner guard (GuardBit already set) and a
@@ -339,10 +335,10 @@ public sealed class EpochDomain : IDisposable, IEpochMetricsSource
     /// <exception cref="InvalidOperationException">The thread is not online, or is inside a guard.</exception>
     /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Quiescent()
+    public unsafe void Quiescent()
     {
-        ReaderSlot slot = CachedThreadSlot();
-        long announced = slot.Line.Epoch;
+        ReaderLine* line = CachedThreadLine();
+        long announced = line->Epoch;
         if (announced == Inactive || (announced & GuardBit) != 0)
         {
             ThrowNotQuiescentHere(nameof(Quiescent), announced);
@@ -350,7 +346,7 @@ public sealed class EpochDomain : IDisposable, IEpochMetricsSource
 
         // Release store: every read made since the last quiescent point is complete before the advancer can
         // see the newer epoch. Reads after it are ordered by the advancer's barrier, as for Enter.
-        Volatile.Write(ref slot.Line.Epoch, Volatile.Read(ref Global.Value));
+        Volatile.Write(ref line->Epoch, Volatile.Read(ref Global.Value));
     }
 
     /// <summary>
@@ -359,10 +355,10 @@ public sealed class EpochDomain : IDisposable, IEpochMetricsSource
     /// </summary>
     /// <exception cref="InvalidOperationException">The thread is inside a guard.</exception>
     /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
-    public void Online()
+    public unsafe void Online()
     {
-        ReaderSlot slot = CachedThreadSlot();
-        long announced = slot.Line.Epoch;
+        ReaderLine* line = CachedThreadLine();
+        long announced = line->Epoch;
         if ((announced & GuardBit) != 0)
         {
             ThrowNotQuiescentHere(nameof(Online), announced);
@@ -371,7 +367,7 @@ public sealed class EpochDomain : IDisposable, IEpochMetricsSource
         if (announced == Inactive)
         {
             // A plain store, the same announcement as Enter's (R2), without the guard bit.
-            slot.Line.Epoch = Volatile.Read(ref Global.Value);
+            line->Epoch = Volatile.Read(ref Global.Value);
         }
     }
 
@@ -487,6 +483,23 @@ public sealed class EpochDomain : IDisposable, IEpochMetricsSource
     /// <summary>The registry, for tests of slot reuse.</summary>
     internal ReaderRegistry Registry => _registry;
 
+    /// <summary>
+    /// The line of the calling thread's slot (<see cref="CurrentThreadSlot"/>'s), found through the thread's
+    /// cached pointer when it is this domain's: the read side's lookup (<see cref="ThreadSlots.LastLine"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe ReaderLine* CachedThreadLine()
+    {
+        ReaderLine* line = ThreadSlots.LastLine;
+        if (line == null || line->DomainKey != Key)
+        {
+            line = CurrentThreadSlot().LinePointer;
+        }
+
+        return line;
+    }
+
+    /// <summary>The calling thread's slot, for the paths that need more than its line (Retire's bag).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ReaderSlot CachedThreadSlot()
     {

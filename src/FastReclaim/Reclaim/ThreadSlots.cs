@@ -16,11 +16,13 @@ internal static unsafe class ThreadSlots
     private static ReaderSlot? t_last;
 
     /// <summary>
-    /// <see cref="t_last"/>'s line. A plain pointer is a non-GC thread static, which the JIT reaches with one load
-    /// after the TLS base, where a reference takes three dependent loads (the thread's GC statics array, this
-    /// class's statics object, the field): Enter's cost (perf-results/epoch.md). Safe to dereference because
-    /// <see cref="t_last"/> keeps the slot, and with it the pinned line, reachable: both are written together, by
-    /// this thread only.
+    /// <see cref="t_last"/>'s line. A pointer is a non-GC thread static. The JIT reaches it with one load after the
+    /// TLS base, but a reference takes three dependent loads: the thread's GC statics array, this class's statics
+    /// object, then the field. That takes five instructions and two dependent loads off every Enter
+    /// (perf-results/addressspace.md, session 3). The TLS base itself is a call to glibc's
+    /// <c>__tls_get_addr</c> on Linux x64 (coreclr is a shared library), which nothing here can remove.
+    /// It is safe to dereference because <see cref="t_last"/> keeps the slot reachable, and with it the pinned
+    /// line. This thread alone writes both fields, and always together.
     /// </summary>
     [ThreadStatic]
     private static ReaderLine* t_lastLine;
