@@ -31,7 +31,8 @@ internal struct ReaderLine
 
     /// <summary>
     /// The <see cref="EpochDomain.Key"/> of the slot's domain while the slot is registered, 0 once it is released:
-    /// what <see cref="EpochDomain.Enter"/> matches the thread's cached pointer to this line against
+    /// what the read side (<see cref="EpochDomain.Enter"/>, <see cref="EpochDomain.Quiescent"/>,
+    /// <see cref="EpochDomain.Online"/>) matches the thread's cached pointer to this line against
     /// (<see cref="ThreadSlots.LastLine"/>). Written by the registering thread before the slot is published, and
     /// by <see cref="EpochDomain.ReleaseSlot"/>.
     /// </summary>
