@@ -454,4 +454,68 @@ public sealed unsafe class AddressSpaceTests
 
         allocator.Dispose();
     }
+
+    [Fact]
+    public void Tables_At_The_Top_Of_Physical_Space_Translate_And_Their_References_Keep_Bits_52_To_63_Clear()
+    {
+        // The walk takes a table reference's frame as entry & ~0xFFF (AddressSpace.Translate.cs, TableFrameMask),
+        // which is exact only while no table reference has a bit above 51 set. Put every table's frame just below
+        // 2^52 (bits 22..51 set) and give every leaf NX, so a walk that kept a high bit or lost one cannot pass.
+        const long arenaBytes = 4L << 20;
+        const ulong physicalBase = (1UL << 52) - arenaBytes;
+        using var allocator = new PageAllocator(new PageAllocatorOptions
+        {
+            ArenaBytes = arenaBytes,
+            FrameMapping = FrameMapping.ArenaAt(physicalBase),
+        });
+        using var space = new AddressSpace(new AddressSpaceOptions { Allocator = allocator });
+        using EpochReader reader = space.Epoch.RegisterReader();
+        (ulong Va, ulong Pa, ulong Size, LeafSize Leaf)[] leaves =
+        [
+            (0x7000_0000_0000, 0x000F_FFFF_FFFF_F000, 4096, LeafSize.Size4K),
+            (0x7000_0020_0000, 0x000F_FFFF_FFE0_0000, 2UL << 20, LeafSize.Size2M),
+            (0x7001_0000_0000, 0x000F_FFFF_C000_0000, 1UL << 30, LeafSize.Size1G),
+        ];
+        foreach (var (va, pa, size, leaf) in leaves)
+        {
+            space.Map(va, pa, size, PageFlags.Writable | PageFlags.NoExecute, leaf);
+        }
+
+        foreach (var (va, pa, size, _) in leaves)
+        {
+            ulong offset = size - 8;
+            ulong[] pas = new ulong[1];
+            Assert.True(space.TryTranslate(va + offset, out ulong found, out PageFlags flags));
+            Assert.Equal((pa + offset, PageFlags.Present | PageFlags.Writable | PageFlags.NoExecute), (found, flags));
+            Assert.True(space.TryTranslate(reader, va + offset, out found, out _));
+            Assert.Equal(pa + offset, found);
+            Assert.Equal(1, space.TranslateMany([va + offset], pas));
+            Assert.Equal(pa + offset, pas[0]);
+        }
+
+        // Every table reference (present, not a leaf) holds a frame below 2^52 and exactly the table flags.
+        int references = CountTableReferences(allocator, space.RootPhysical, space.Levels);
+        Assert.Equal(1 + 1 + 1, references); // PML4 -> PDPT, PDPT -> PD (4K and 2M leaves), PD -> PT (4K leaf)
+    }
+
+    /// <summary>Walks every table under <paramref name="tablePhysical"/>; asserts each table reference's format and counts them.</summary>
+    private static int CountTableReferences(PageAllocator allocator, ulong tablePhysical, int level)
+    {
+        var table = (ulong*)allocator.VirtualOf(tablePhysical);
+        int references = 0;
+        for (int i = 0; i < PageTableFormat.EntriesPerTable; i++)
+        {
+            ulong entry = table[i];
+            if ((entry & PageTableFormat.PresentBit) == 0 || PageTableFormat.IsLeaf(entry, level))
+            {
+                continue;
+            }
+
+            Assert.Equal(0UL, entry >> 52);
+            Assert.Equal(PageTableFormat.TableEntryFlags, entry & (PageAllocator.PageSize - 1));
+            references += 1 + CountTableReferences(allocator, entry & PageTableFormat.FrameMask, level - 1);
+        }
+
+        return references;
+    }
 }
