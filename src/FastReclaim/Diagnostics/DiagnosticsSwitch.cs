@@ -12,7 +12,6 @@ namespace FastReclaim;
 /// </remarks>
 internal static class DiagnosticsSwitch
 {
-    internal const string Name = "FastReclaim.Diagnostics.IsSupported";
-
-    internal static readonly bool IsSupported = !AppContext.TryGetSwitch(Name, out bool on) || on;
+    internal static readonly bool IsSupported =
+        !AppContext.TryGetSwitch(FastReclaimDiagnostics.IsSupportedSwitchName, out bool on) || on;
 }

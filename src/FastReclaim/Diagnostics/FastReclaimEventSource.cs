@@ -11,11 +11,9 @@ namespace FastReclaim;
 /// field read and a branch, and the arguments are never computed; with the diagnostics switch off the guard
 /// folds to <see langword="false"/>.
 /// </remarks>
-[EventSource(Name = SourceName)]
+[EventSource(Name = FastReclaimDiagnostics.EventSourceName)]
 internal sealed class FastReclaimEventSource : EventSource
 {
-    internal const string SourceName = "FastReclaim";
-
     internal static readonly FastReclaimEventSource Log = new();
 
     private const int ReaderStallId = 1;
@@ -26,15 +24,18 @@ internal sealed class FastReclaimEventSource : EventSource
     {
     }
 
-    /// <summary>Event categories, to enable with <c>--providers FastReclaim:KEYWORDS:LEVEL</c>.</summary>
+    /// <summary>
+    /// The keywords as <see cref="EventSource"/> wants them (a nested <c>Keywords</c> class, which it reads to name
+    /// them in its manifest); their values are the public <see cref="FastReclaimDiagnostics.Keywords"/>.
+    /// </summary>
     public static class Keywords
     {
         /// <summary>A reader held the epoch past the stall deadline (level Warning).</summary>
-        public const EventKeywords Stall = (EventKeywords)0x1;
+        public const EventKeywords Stall = FastReclaimDiagnostics.Keywords.Stall;
         /// <summary>A sweep finished (level Informational).</summary>
-        public const EventKeywords Sweep = (EventKeywords)0x2;
+        public const EventKeywords Sweep = FastReclaimDiagnostics.Keywords.Sweep;
         /// <summary>One event per table a zap considered (level Verbose: high volume).</summary>
-        public const EventKeywords Policy = (EventKeywords)0x4;
+        public const EventKeywords Policy = FastReclaimDiagnostics.Keywords.Policy;
     }
 
     /// <summary>True when a listener wants events of <paramref name="level"/> and <paramref name="keywords"/>.</summary>

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using static FastReclaim.FastReclaimDiagnostics;
 
 namespace FastReclaim;
 
@@ -19,27 +20,6 @@ namespace FastReclaim;
 /// </remarks>
 internal static class FastReclaimMetrics
 {
-    internal const string MeterName = "FastReclaim";
-
-    internal const string EpochName = "fastreclaim.epoch";
-    internal const string PendingItemsName = "fastreclaim.epoch.pending";
-    internal const string FreedItemsName = "fastreclaim.epoch.freed";
-    internal const string StallsName = "fastreclaim.epoch.stalls";
-    internal const string GracePeriodName = "fastreclaim.epoch.grace_period";
-    internal const string PageTableBytesName = "fastreclaim.page_tables.size";
-    internal const string PendingBytesName = "fastreclaim.page_tables.pending";
-    internal const string ReclaimedTablesName = "fastreclaim.page_tables.reclaimed";
-    internal const string SweepDurationName = "fastreclaim.sweep.duration";
-
-    /// <summary>Tag naming the epoch domain (its registration id).</summary>
-    internal const string DomainTag = "domain";
-    /// <summary>Tag naming the address space (its registration id).</summary>
-    internal const string SpaceTag = "space";
-    /// <summary>Tag with the address space's reclaim policy: <c>none</c>, <c>linux</c> or <c>eager</c>.</summary>
-    internal const string PolicyTag = "policy";
-    /// <summary>Tag with the paging level of a page-table size: <c>pte</c>, <c>pmd</c>, <c>pud</c>, <c>p4d</c>.</summary>
-    internal const string LevelTag = "level";
-
     /// <summary>Epoch domains alive in the process.</summary>
     internal static readonly MetricsRegistry<IEpochMetricsSource> EpochDomains = new();
 
@@ -49,37 +29,37 @@ internal static class FastReclaimMetrics
     private static readonly Meter s_meter = CreateMeter();
 
     private static readonly Histogram<double> s_gracePeriod = s_meter.CreateHistogram<double>(
-        GracePeriodName, "ms", "Time for a grace period to elapse: from its start until no reader can still hold what was retired before it.");
+        Instruments.EpochGracePeriod, "ms", "Time for a grace period to elapse: from its start until no reader can still hold what was retired before it.");
 
     private static readonly Histogram<double> s_sweepDuration = s_meter.CreateHistogram<double>(
-        SweepDurationName, "ms", "Duration of AddressSpace.Sweep.");
+        Instruments.SweepDuration, "ms", "Duration of AddressSpace.Sweep.");
 
     private static Meter CreateMeter()
     {
-        var meter = new Meter(MeterName, typeof(FastReclaimMetrics).Assembly.GetName().Version?.ToString());
-        meter.CreateObservableGauge(EpochName, () => EpochDomains.Collect(
+        var meter = new Meter(FastReclaimDiagnostics.MeterName, typeof(FastReclaimMetrics).Assembly.GetName().Version?.ToString());
+        meter.CreateObservableGauge(Instruments.Epoch, () => EpochDomains.Collect(
             static (d, id, list) => list.Add(new(d.ReadMetrics().GlobalEpoch, DomainTagOf(id)))),
             "{epoch}", "Global epoch of each epoch domain.");
-        meter.CreateObservableGauge(PendingItemsName, () => EpochDomains.Collect(
+        meter.CreateObservableGauge(Instruments.EpochPending, () => EpochDomains.Collect(
             static (d, id, list) => list.Add(new(d.ReadMetrics().PendingItems, DomainTagOf(id)))),
             "{item}", "Retired items waiting for their grace period.");
-        meter.CreateObservableCounter(FreedItemsName, () => EpochDomains.Collect(
+        meter.CreateObservableCounter(Instruments.EpochFreed, () => EpochDomains.Collect(
             static (d, id, list) => list.Add(new(d.ReadMetrics().FreedItems, DomainTagOf(id)))),
             "{item}", "Retired items freed (shown as a rate).");
-        meter.CreateObservableCounter(StallsName, () => EpochDomains.Collect(
+        meter.CreateObservableCounter(Instruments.EpochStalls, () => EpochDomains.Collect(
             static (d, id, list) => list.Add(new(d.ReadMetrics().Stalls, DomainTagOf(id)))),
             "{stall}", "Readers reported for holding the epoch past the stall deadline.");
 
-        meter.CreateObservableGauge(PageTableBytesName, () => AddressSpaces.Collect(MeasurePageTableBytes),
+        meter.CreateObservableGauge(Instruments.PageTableSize, () => AddressSpaces.Collect(MeasurePageTableBytes),
             "By", "Bytes of page-table pages per paging level, root excluded (the level sum is Linux's VmPTE).");
-        meter.CreateObservableGauge(PendingBytesName, () => AddressSpaces.Collect(
+        meter.CreateObservableGauge(Instruments.PageTablePending, () => AddressSpaces.Collect(
             static (s, id, list) =>
             {
                 PageTableReading r = s.ReadMetrics();
                 list.Add(new(r.PendingTables * PageAllocator.PageSize, SpaceTags(id, r.Policy)));
             }),
             "By", "Bytes of unhooked page tables retired and waiting for their grace period.");
-        meter.CreateObservableCounter(ReclaimedTablesName, () => AddressSpaces.Collect(
+        meter.CreateObservableCounter(Instruments.PageTablesReclaimed, () => AddressSpaces.Collect(
             static (s, id, list) =>
             {
                 PageTableReading r = s.ReadMetrics();
@@ -123,39 +103,30 @@ internal static class FastReclaimMetrics
         double milliseconds = Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds;
         if (histogram)
         {
-            s_sweepDuration.Record(milliseconds, new(SpaceTag, space), new(PolicyTag, PolicyName(policy)));
+            s_sweepDuration.Record(milliseconds, new(Tags.Space, space), new(Tags.Policy, ReclaimPolicyNames.Format(policy)));
         }
 
         if (sweepEvent)
         {
-            FastReclaimEventSource.Log.Sweep(space, PolicyName(policy), tablesScanned, tablesReclaimed, milliseconds);
+            FastReclaimEventSource.Log.Sweep(space, ReclaimPolicyNames.Format(policy), tablesScanned, tablesReclaimed, milliseconds);
         }
     }
-
-    /// <summary>The policy as it appears in tags and events (the <c>--policy</c> spelling of the CLI).</summary>
-    internal static string PolicyName(ReclaimPolicy policy) => policy switch
-    {
-        ReclaimPolicy.None => "none",
-        ReclaimPolicy.Linux => "linux",
-        ReclaimPolicy.Eager => "eager",
-        _ => throw new ArgumentOutOfRangeException(nameof(policy), policy, $"Unknown reclaim policy {policy}."),
-    };
 
     private static void MeasurePageTableBytes(IPageTableMetricsSource space, int id, List<Measurement<long>> list)
     {
         PageTableReading r = space.ReadMetrics();
-        string policy = PolicyName(r.Policy);
-        list.Add(new(r.PteTables * PageAllocator.PageSize, LevelTags(id, policy, "pte")));
-        list.Add(new(r.PmdTables * PageAllocator.PageSize, LevelTags(id, policy, "pmd")));
-        list.Add(new(r.PudTables * PageAllocator.PageSize, LevelTags(id, policy, "pud")));
-        list.Add(new(r.P4dTables * PageAllocator.PageSize, LevelTags(id, policy, "p4d")));
+        string policy = ReclaimPolicyNames.Format(r.Policy);
+        list.Add(new(r.PteTables * PageAllocator.PageSize, LevelTags(id, policy, Levels.Pte)));
+        list.Add(new(r.PmdTables * PageAllocator.PageSize, LevelTags(id, policy, Levels.Pmd)));
+        list.Add(new(r.PudTables * PageAllocator.PageSize, LevelTags(id, policy, Levels.Pud)));
+        list.Add(new(r.P4dTables * PageAllocator.PageSize, LevelTags(id, policy, Levels.P4d)));
     }
 
-    private static KeyValuePair<string, object?> DomainTagOf(int id) => new(DomainTag, id);
+    private static KeyValuePair<string, object?> DomainTagOf(int id) => new(Tags.Domain, id);
 
     private static KeyValuePair<string, object?>[] SpaceTags(int id, ReclaimPolicy policy) =>
-        [new(SpaceTag, id), new(PolicyTag, PolicyName(policy))];
+        [new(Tags.Space, id), new(Tags.Policy, ReclaimPolicyNames.Format(policy))];
 
     private static KeyValuePair<string, object?>[] LevelTags(int id, string policy, string level) =>
-        [new(SpaceTag, id), new(PolicyTag, policy), new(LevelTag, level)];
+        [new(Tags.Space, id), new(Tags.Policy, policy), new(Tags.Level, level)];
 }

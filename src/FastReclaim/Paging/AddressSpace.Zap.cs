@@ -111,7 +111,7 @@ public sealed unsafe partial class AddressSpace
     {
         if (trace)
         {
-            FastReclaimEventSource.Log.PolicyDecision(_metrics.Id, FastReclaimMetrics.PolicyName(_policy), tableBase, level, decision);
+            FastReclaimEventSource.Log.PolicyDecision(_metrics.Id, ReclaimPolicyNames.Format(_policy), tableBase, level, decision);
         }
     }
 }

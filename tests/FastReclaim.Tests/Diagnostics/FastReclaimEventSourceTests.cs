@@ -97,7 +97,7 @@ public class FastReclaimEventSourceTests
 
         protected override void OnEventWritten(EventWrittenEventArgs eventData)
         {
-            if (eventData.EventSource.Name == FastReclaimEventSource.SourceName)
+            if (eventData.EventSource.Name == FastReclaimDiagnostics.EventSourceName)
             {
                 lock (_events)
                 {

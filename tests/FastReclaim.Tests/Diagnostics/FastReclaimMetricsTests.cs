@@ -18,11 +18,11 @@ public class FastReclaimMetricsTests
 
         recorder.Collect();
 
-        var tag = (FastReclaimMetrics.DomainTag, Id(registration));
-        Assert.Equal([42.0], recorder.Values(FastReclaimMetrics.EpochName, tag));
-        Assert.Equal([7.0], recorder.Values(FastReclaimMetrics.PendingItemsName, tag));
-        Assert.Equal([1000.0], recorder.Values(FastReclaimMetrics.FreedItemsName, tag));
-        Assert.Equal([3.0], recorder.Values(FastReclaimMetrics.StallsName, tag));
+        var tag = (FastReclaimDiagnostics.Tags.Domain, Id(registration));
+        Assert.Equal([42.0], recorder.Values(FastReclaimDiagnostics.Instruments.Epoch, tag));
+        Assert.Equal([7.0], recorder.Values(FastReclaimDiagnostics.Instruments.EpochPending, tag));
+        Assert.Equal([1000.0], recorder.Values(FastReclaimDiagnostics.Instruments.EpochFreed, tag));
+        Assert.Equal([3.0], recorder.Values(FastReclaimDiagnostics.Instruments.EpochStalls, tag));
     }
 
     [Fact]
@@ -38,14 +38,14 @@ public class FastReclaimMetricsTests
 
         recorder.Collect();
 
-        var spaceTag = (FastReclaimMetrics.SpaceTag, Id(registration));
-        var policyTag = (FastReclaimMetrics.PolicyTag, "linux");
-        Assert.Equal([16384.0 * PageSize], recorder.Values(FastReclaimMetrics.PageTableBytesName, spaceTag, policyTag, (FastReclaimMetrics.LevelTag, "pte")));
-        Assert.Equal([32.0 * PageSize], recorder.Values(FastReclaimMetrics.PageTableBytesName, spaceTag, (FastReclaimMetrics.LevelTag, "pmd")));
-        Assert.Equal([1.0 * PageSize], recorder.Values(FastReclaimMetrics.PageTableBytesName, spaceTag, (FastReclaimMetrics.LevelTag, "pud")));
-        Assert.Equal([0.0], recorder.Values(FastReclaimMetrics.PageTableBytesName, spaceTag, (FastReclaimMetrics.LevelTag, "p4d")));
-        Assert.Equal([5.0 * PageSize], recorder.Values(FastReclaimMetrics.PendingBytesName, spaceTag, policyTag));
-        Assert.Equal([9.0], recorder.Values(FastReclaimMetrics.ReclaimedTablesName, spaceTag, policyTag));
+        var spaceTag = (FastReclaimDiagnostics.Tags.Space, Id(registration));
+        var policyTag = (FastReclaimDiagnostics.Tags.Policy, "linux");
+        Assert.Equal([16384.0 * PageSize], recorder.Values(FastReclaimDiagnostics.Instruments.PageTableSize, spaceTag, policyTag, (FastReclaimDiagnostics.Tags.Level, "pte")));
+        Assert.Equal([32.0 * PageSize], recorder.Values(FastReclaimDiagnostics.Instruments.PageTableSize, spaceTag, (FastReclaimDiagnostics.Tags.Level, "pmd")));
+        Assert.Equal([1.0 * PageSize], recorder.Values(FastReclaimDiagnostics.Instruments.PageTableSize, spaceTag, (FastReclaimDiagnostics.Tags.Level, "pud")));
+        Assert.Equal([0.0], recorder.Values(FastReclaimDiagnostics.Instruments.PageTableSize, spaceTag, (FastReclaimDiagnostics.Tags.Level, "p4d")));
+        Assert.Equal([5.0 * PageSize], recorder.Values(FastReclaimDiagnostics.Instruments.PageTablePending, spaceTag, policyTag));
+        Assert.Equal([9.0], recorder.Values(FastReclaimDiagnostics.Instruments.PageTablesReclaimed, spaceTag, policyTag));
     }
 
     [Fact]
@@ -74,7 +74,7 @@ public class FastReclaimMetricsTests
         recorder.Collect();
 
         Assert.Equal(0, domain.Reads);
-        Assert.Empty(recorder.Values(FastReclaimMetrics.EpochName, (FastReclaimMetrics.DomainTag, id)));
+        Assert.Empty(recorder.Values(FastReclaimDiagnostics.Instruments.Epoch, (FastReclaimDiagnostics.Tags.Domain, id)));
     }
 
     [Fact]
@@ -89,7 +89,7 @@ public class FastReclaimMetricsTests
         recorder.Collect();
 
         Assert.False(weak.IsAlive);
-        Assert.Empty(recorder.Values(FastReclaimMetrics.EpochName, (FastReclaimMetrics.DomainTag, Id(registration))));
+        Assert.Empty(recorder.Values(FastReclaimDiagnostics.Instruments.Epoch, (FastReclaimDiagnostics.Tags.Domain, Id(registration))));
         registration.Dispose();
     }
 
@@ -113,7 +113,7 @@ public class FastReclaimMetricsTests
         {
             Assert.True(FastReclaimMetrics.GracePeriodObserved);
             FastReclaimMetrics.RecordGracePeriod(Domain, started);
-            double milliseconds = Assert.Single(recorder.Values(FastReclaimMetrics.GracePeriodName, (FastReclaimMetrics.DomainTag, "12345")));
+            double milliseconds = Assert.Single(recorder.Values(FastReclaimDiagnostics.Instruments.EpochGracePeriod, (FastReclaimDiagnostics.Tags.Domain, "12345")));
             Assert.InRange(milliseconds, 0, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
         }
 
@@ -127,20 +127,9 @@ public class FastReclaimMetricsTests
 
         FastReclaimMetrics.RecordSweep(space: 777, ReclaimPolicy.Eager, Stopwatch.GetTimestamp(), tablesScanned: 10, tablesReclaimed: 4);
 
-        Assert.Single(recorder.Values(FastReclaimMetrics.SweepDurationName,
-            (FastReclaimMetrics.SpaceTag, "777"), (FastReclaimMetrics.PolicyTag, "eager")));
+        Assert.Single(recorder.Values(FastReclaimDiagnostics.Instruments.SweepDuration,
+            (FastReclaimDiagnostics.Tags.Space, "777"), (FastReclaimDiagnostics.Tags.Policy, "eager")));
     }
-
-    [Theory]
-    [InlineData(ReclaimPolicy.None, "none")]
-    [InlineData(ReclaimPolicy.Linux, "linux")]
-    [InlineData(ReclaimPolicy.Eager, "eager")]
-    public void Policy_Tag_Is_The_Cli_Spelling(ReclaimPolicy policy, string expected) =>
-        Assert.Equal(expected, FastReclaimMetrics.PolicyName(policy));
-
-    [Fact]
-    public void Unknown_Policy_Is_Rejected_With_Its_Value() =>
-        Assert.Contains("99", Assert.Throws<ArgumentOutOfRangeException>(() => FastReclaimMetrics.PolicyName((ReclaimPolicy)99)).Message, StringComparison.Ordinal);
 
     private static string Id(MetricsRegistration registration) => registration.Id.ToString(CultureInfo.InvariantCulture);
 

@@ -13,7 +13,7 @@ internal sealed class MeterRecorder : IDisposable
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == FastReclaimMetrics.MeterName)
+            if (instrument.Meter.Name == FastReclaimDiagnostics.MeterName)
             {
                 listener.EnableMeasurementEvents(instrument);
             }

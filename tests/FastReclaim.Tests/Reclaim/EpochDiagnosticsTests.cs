@@ -63,7 +63,7 @@ public class EpochDiagnosticsTests
 
         protected override void OnEventWritten(EventWrittenEventArgs eventData)
         {
-            if (eventData.EventSource.Name == FastReclaimEventSource.SourceName && eventData.EventName == "ReaderStall")
+            if (eventData.EventSource.Name == FastReclaimDiagnostics.EventSourceName && eventData.EventName == "ReaderStall")
             {
                 lock (_stalls)
                 {
