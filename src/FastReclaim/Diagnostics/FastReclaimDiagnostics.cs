@@ -60,6 +60,12 @@ public static class FastReclaimDiagnostics
         /// <summary>Observable counter, <c>{table}</c>, tags <see cref="Tags.Space"/>, <see cref="Tags.Policy"/>: tables unhooked by zap, unmap and sweep.</summary>
         public const string PageTablesReclaimed = InstrumentPrefix + "page_tables.reclaimed";
 
+        /// <summary>
+        /// Observable counter, <c>{table}</c>, tags <see cref="Tags.Space"/>, <see cref="Tags.Policy"/>: page tables
+        /// (root excluded) hooked into the space since it was created, at every level (monotonic).
+        /// </summary>
+        public const string PageTablesAllocated = InstrumentPrefix + "page_tables.allocated";
+
         /// <summary>Histogram, <c>ms</c>, tags <see cref="Tags.Space"/>, <see cref="Tags.Policy"/>: duration of <c>AddressSpace.Sweep</c>.</summary>
         public const string SweepDuration = InstrumentPrefix + "sweep.duration";
     }

@@ -66,6 +66,13 @@ internal static class FastReclaimMetrics
                 list.Add(new(r.ReclaimedTables, SpaceTags(id, r.Policy)));
             }),
             "{table}", "Page tables unhooked and retired by zap, unmap or sweep.");
+        meter.CreateObservableCounter(Instruments.PageTablesAllocated, () => AddressSpaces.Collect(
+            static (s, id, list) =>
+            {
+                PageTableReading r = s.ReadMetrics();
+                list.Add(new(r.AllocatedTables, SpaceTags(id, r.Policy)));
+            }),
+            "{table}", "Page tables hooked into the space, root excluded.");
         return meter;
     }
 

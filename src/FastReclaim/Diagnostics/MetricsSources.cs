@@ -21,8 +21,10 @@ internal interface IEpochMetricsSource
 /// <param name="P4dTables">Live P4D (level 4) tables; 0 with 4-level paging, where level 4 is the root.</param>
 /// <param name="PendingTables">Tables unhooked and retired, waiting for their grace period.</param>
 /// <param name="ReclaimedTables">Tables unhooked since the space was created (monotonic).</param>
+/// <param name="AllocatedTables">Tables hooked into the space since it was created, root excluded (monotonic).</param>
 internal readonly record struct PageTableReading(
-    ReclaimPolicy Policy, long PteTables, long PmdTables, long PudTables, long P4dTables, long PendingTables, long ReclaimedTables);
+    ReclaimPolicy Policy, long PteTables, long PmdTables, long PudTables, long P4dTables, long PendingTables, long ReclaimedTables,
+    long AllocatedTables);
 
 /// <summary>An address space as the meter sees it; implemented by the space, read only under the registry lock.</summary>
 internal interface IPageTableMetricsSource

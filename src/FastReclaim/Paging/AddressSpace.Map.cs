@@ -193,6 +193,7 @@ public sealed unsafe partial class AddressSpace
                     entry = TableEntry(fresh);
                     WriteEntry(table, index, entry);
                     Interlocked.Increment(ref _tables[current - 1]);
+                    Interlocked.Increment(ref _allocatedTables);
                     fresh = 0;
                 }
 

@@ -73,6 +73,9 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     private long _mappedPages;
     private long _mappedBytes;
     private long _reclaimedTables;
+
+    /// <summary>Tables hooked in since creation (monotonic, root excluded): what the meter reports as allocated.</summary>
+    private long _allocatedTables;
     private long _pendingTables;
     private int _disposed;
 
@@ -163,7 +166,8 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     PageTableReading IPageTableMetricsSource.ReadMetrics()
     {
         PageTableStats s = Stats;
-        return new PageTableReading(_policy, s.PteTables, s.PmdTables, s.PudTables, s.P4dTables, s.PendingTables, s.ReclaimedTables);
+        return new PageTableReading(_policy, s.PteTables, s.PmdTables, s.PudTables, s.P4dTables, s.PendingTables, s.ReclaimedTables,
+            Volatile.Read(ref _allocatedTables));
     }
 
     // ---- entries and tables -------------------------------------------------------------------------------------

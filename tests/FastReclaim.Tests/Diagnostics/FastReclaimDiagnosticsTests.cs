@@ -23,6 +23,7 @@ public sealed class FastReclaimDiagnosticsTests
         Assert.Equal("fastreclaim.page_tables.size", FastReclaimDiagnostics.Instruments.PageTableSize);
         Assert.Equal("fastreclaim.page_tables.pending", FastReclaimDiagnostics.Instruments.PageTablePending);
         Assert.Equal("fastreclaim.page_tables.reclaimed", FastReclaimDiagnostics.Instruments.PageTablesReclaimed);
+        Assert.Equal("fastreclaim.page_tables.allocated", FastReclaimDiagnostics.Instruments.PageTablesAllocated);
         Assert.Equal("fastreclaim.sweep.duration", FastReclaimDiagnostics.Instruments.SweepDuration);
         Assert.Equal(["domain", "space", "policy", "level"],
             [FastReclaimDiagnostics.Tags.Domain, FastReclaimDiagnostics.Tags.Space, FastReclaimDiagnostics.Tags.Policy, FastReclaimDiagnostics.Tags.Level]);
@@ -57,7 +58,7 @@ public sealed class FastReclaimDiagnosticsTests
         string[] expected =
         [
             "fastreclaim.epoch", "fastreclaim.epoch.freed", "fastreclaim.epoch.grace_period", "fastreclaim.epoch.pending",
-            "fastreclaim.epoch.stalls", "fastreclaim.page_tables.pending", "fastreclaim.page_tables.reclaimed",
+            "fastreclaim.epoch.stalls", "fastreclaim.page_tables.allocated", "fastreclaim.page_tables.pending", "fastreclaim.page_tables.reclaimed",
             "fastreclaim.page_tables.size", "fastreclaim.sweep.duration",
         ];
         lock (published)

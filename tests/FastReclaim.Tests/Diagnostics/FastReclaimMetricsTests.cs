@@ -31,7 +31,7 @@ public class FastReclaimMetricsTests
         var space = new FakePageTableSource
         {
             Reading = new PageTableReading(ReclaimPolicy.Linux, PteTables: 16384, PmdTables: 32, PudTables: 1, P4dTables: 0,
-                PendingTables: 5, ReclaimedTables: 9),
+                PendingTables: 5, ReclaimedTables: 9, AllocatedTables: 16426),
         };
         using MetricsRegistration registration = FastReclaimMetrics.Register(space);
         using var recorder = new MeterRecorder();
@@ -46,6 +46,7 @@ public class FastReclaimMetricsTests
         Assert.Equal([0.0], recorder.Values(FastReclaimDiagnostics.Instruments.PageTableSize, spaceTag, (FastReclaimDiagnostics.Tags.Level, "p4d")));
         Assert.Equal([5.0 * PageSize], recorder.Values(FastReclaimDiagnostics.Instruments.PageTablePending, spaceTag, policyTag));
         Assert.Equal([9.0], recorder.Values(FastReclaimDiagnostics.Instruments.PageTablesReclaimed, spaceTag, policyTag));
+        Assert.Equal([16426.0], recorder.Values(FastReclaimDiagnostics.Instruments.PageTablesAllocated, spaceTag, policyTag));
     }
 
     [Fact]
@@ -91,6 +92,27 @@ public class FastReclaimMetricsTests
         Assert.False(weak.IsAlive);
         Assert.Empty(recorder.Values(FastReclaimDiagnostics.Instruments.Epoch, (FastReclaimDiagnostics.Tags.Domain, Id(registration))));
         registration.Dispose();
+    }
+
+    [Fact]
+    public void Allocated_Tables_Count_Every_Table_Hooked_In_Also_Those_Zapped_Or_Unmapped_Since()
+    {
+        const ulong Base = 0x1000_0000_0000;
+        const ulong Span = 64UL << 21; // 64 PTE tables under one PMD table under one PUD table
+        using var space = new AddressSpace(new AddressSpaceOptions { Policy = ReclaimPolicy.Linux });
+        IPageTableMetricsSource source = space;
+
+        space.Map(Base, 0x4000_0000, Span, PageFlags.Present | PageFlags.Writable);
+        Assert.Equal(66, source.ReadMetrics().AllocatedTables);
+        space.Zap(Base, Span); // Linux: the 64 PTE tables go, the PMD and PUD stay
+        space.Map(Base, 0x4000_0000, Span, PageFlags.Present | PageFlags.Writable);
+        Assert.Equal(66 + 64, source.ReadMetrics().AllocatedTables);
+        space.Unmap(Base, Span);
+        space.Map(Base, 0x4000_0000, Span, PageFlags.Present | PageFlags.Writable);
+
+        PageTableReading reading = source.ReadMetrics();
+        Assert.Equal(64, reading.ReclaimedTables);
+        Assert.Equal(66 + 64 + 64, reading.AllocatedTables); // the unmap freed the 64 PTE tables, not the PMD (1 GiB span)
     }
 
     [Fact]
