@@ -1,0 +1,57 @@
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Reports;
+
+namespace FastReclaim.BenchmarkDotNet;
+
+/// <summary>
+/// The diagnoser's BenchmarkDotNet metrics, one column each. Ids are stable (the JSON exporter keys its metrics by
+/// them); a figure with no value is left out of the report, which BenchmarkDotNet shows as "-" (as it also shows 0).
+/// </summary>
+internal static class FastReclaimMetricDescriptors
+{
+    internal static readonly IMetricDescriptor TablesAllocated = new Descriptor(
+        "FastReclaim.TablesAllocated", "PT Alloc/Op", "Page tables hooked into address spaces (root excluded) per single operation", "0.##", UnitType.Dimensionless, "Count", 0);
+
+    internal static readonly IMetricDescriptor TablesReclaimed = new Descriptor(
+        "FastReclaim.TablesReclaimed", "PT Reclaimed/Op", "Page tables unhooked and retired by zap or sweep per single operation", "0.##", UnitType.Dimensionless, "Count", 1);
+
+    internal static readonly IMetricDescriptor RetiredItems = new Descriptor(
+        "FastReclaim.RetiredItems", "Retired/Op", "Items retired to epoch domains per single operation", "0.##", UnitType.Dimensionless, "Count", 2);
+
+    internal static readonly IMetricDescriptor PageTableBytes = new Descriptor(
+        "FastReclaim.PageTableBytes", "PT Bytes", "Page-table bytes held by every live address space at the end of the measured workload (Linux VmPTE)", "0", UnitType.Size, "B", 3);
+
+    internal static readonly IMetricDescriptor PendingTables = new Descriptor(
+        "FastReclaim.PendingTables", "PT Pending", "Unhooked page tables still waiting for their grace period at the end of the measured workload", "0", UnitType.Dimensionless, "Count", 4);
+
+    internal static readonly IMetricDescriptor GracePeriodP99 = new Descriptor(
+        "FastReclaim.GracePeriodP99", "Grace P99", "99th percentile of the grace periods that ended during the measured workload (out of process: the largest 100 ms interval's p99)", "0.###", UnitType.Time, "ns", 5);
+
+    internal static readonly IMetricDescriptor ReaderStalls = new Descriptor(
+        "FastReclaim.ReaderStalls", "Reader Stalls", "Readers reported for stalling an epoch during the whole measured workload (a total, not per operation)", "0", UnitType.Dimensionless, "Count", 6);
+
+    /// <summary>The metrics of <paramref name="figures"/> that have a value.</summary>
+    internal static IEnumerable<Metric> MetricsOf(WorkloadMetrics figures)
+    {
+        (IMetricDescriptor Descriptor, double? Value)[] all =
+        [
+            (TablesAllocated, figures.TablesAllocatedPerOperation),
+            (TablesReclaimed, figures.TablesReclaimedPerOperation),
+            (RetiredItems, figures.RetiredItemsPerOperation),
+            (PageTableBytes, figures.PageTableBytes),
+            (PendingTables, figures.PendingTables),
+            (GracePeriodP99, figures.GracePeriodP99Milliseconds * 1e6),
+            (ReaderStalls, figures.ReaderStalls),
+        ];
+        return all.Where(m => m.Value.HasValue).Select(m => new Metric(m.Descriptor, m.Value!.Value));
+    }
+
+    private sealed record Descriptor(
+        string Id, string DisplayName, string Legend, string NumberFormat, UnitType UnitType, string Unit, int PriorityInCategory)
+        : IMetricDescriptor
+    {
+        public bool TheGreaterTheBetter => false;
+
+        public bool GetIsAvailable(Metric metric) => true;
+    }
+}
