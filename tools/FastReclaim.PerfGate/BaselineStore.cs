@@ -1,65 +1,101 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 
 namespace FastReclaim.PerfGate;
 
 /// <summary>
-/// Accepting a new baseline on purpose: the chosen results replace the committed ones in the baseline
-/// directory, with a MACHINE.md saying where and when they were taken.
+/// Committed baselines, one directory per testbed under a root (<c>perf-results/baseline/&lt;testbed&gt;/</c>):
+/// the BenchmarkDotNet reports, the testbed they were measured on, the commit they describe
+/// (<see cref="AcceptedFile"/>, which relative mode checks out as its base) and a <c>MACHINE.md</c> for people.
 /// </summary>
 internal static class BaselineStore
 {
     public const string MachineFile = "MACHINE.md";
 
+    /// <summary>The accepted commit, when, and the note, as JSON (<see cref="Accepted"/>).</summary>
+    public const string AcceptedFile = "accepted.json";
+
     private const string MarkdownSuffix = "-report-github.md";
 
     private static readonly string[] OwnedSuffixes = [ResultSetReader.ReportSuffix, ResultSetReader.BaselinesSuffix, MarkdownSuffix];
 
-    /// <returns>The accepted result set.</returns>
-    public static ResultSet Accept(string resultsDirectory, string baselineDirectory, string note)
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    /// <summary>The directory of <paramref name="testbed"/>'s baseline under <paramref name="root"/>.</summary>
+    public static string DirectoryOf(string root, Testbed testbed) => Path.Combine(root, testbed.Id);
+
+    /// <summary>Whether <paramref name="directory"/> holds an accepted result set.</summary>
+    public static bool Exists(string directory) =>
+        Directory.Exists(directory) && Directory.EnumerateFiles(directory, "*" + ResultSetReader.ReportSuffix).Any();
+
+    /// <summary>
+    /// Makes the results in <paramref name="resultsDirectory"/> the baseline of their testbed under
+    /// <paramref name="root"/> (replacing that testbed's previous one, no other), recording
+    /// <paramref name="commit"/> as the code they describe.
+    /// </summary>
+    /// <returns>The accepted result set and the directory it went to.</returns>
+    public static (ResultSet Results, string Directory) Accept(string resultsDirectory, string root, string commit, string note)
     {
         var accepted = ResultSetReader.Read(resultsDirectory); // refuse to replace a baseline by something unreadable
+        var testbed = accepted.Testbed
+            ?? throw new InvalidDataException($"'{resultsDirectory}' records no testbed ({Testbed.FileName}): measure it with 'perfgate run'");
         string[] incoming = [.. OwnedFiles(resultsDirectory, SearchOption.AllDirectories)];
+        string directory = DirectoryOf(root, testbed);
 
-        Directory.CreateDirectory(baselineDirectory);
-        foreach (string stale in OwnedFiles(baselineDirectory, SearchOption.TopDirectoryOnly))
+        Directory.CreateDirectory(directory);
+        foreach (string stale in OwnedFiles(directory, SearchOption.TopDirectoryOnly))
         {
             File.Delete(stale);
         }
         foreach (string file in incoming)
         {
-            File.Copy(file, Path.Combine(baselineDirectory, Path.GetFileName(file)), overwrite: true);
+            File.Copy(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
         }
-        File.WriteAllText(Path.Combine(baselineDirectory, MachineFile), DescribeMachine(accepted, note));
-        return accepted;
+        testbed.Save(directory);
+        var record = new Accepted(commit, DateTime.UtcNow, testbed.Id, accepted.Count, note);
+        File.WriteAllText(Path.Combine(directory, AcceptedFile), JsonSerializer.Serialize(record, Json));
+        File.WriteAllText(Path.Combine(directory, MachineFile), DescribeMachine(accepted, testbed, record));
+        return (accepted, directory);
     }
+
+    /// <summary>The most recently accepted baseline of any testbed under <paramref name="root"/>; null when none.</summary>
+    public static Accepted? Newest(string root) =>
+        !Directory.Exists(root) ? null : Directory.EnumerateFiles(root, AcceptedFile, SearchOption.AllDirectories)
+            .Select(f => JsonSerializer.Deserialize<Accepted>(File.ReadAllText(f))
+                         ?? throw new InvalidDataException($"'{f}' holds no accepted baseline"))
+            .MaxBy(a => a.AcceptedUtc);
 
     private static IEnumerable<string> OwnedFiles(string directory, SearchOption scope) =>
         Directory.EnumerateFiles(directory, "*", scope)
             .Where(f => OwnedSuffixes.Any(s => f.EndsWith(s, StringComparison.Ordinal)))
             .Order(StringComparer.Ordinal);
 
-    private static string DescribeMachine(ResultSet accepted, string note)
+    private static string DescribeMachine(ResultSet accepted, Testbed testbed, Accepted record)
     {
         var text = new StringBuilder();
         var invariant = CultureInfo.InvariantCulture;
         text.AppendLine("# Machine these results were measured on").AppendLine();
-        text.AppendLine(invariant, $"- Accepted: {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {accepted.Count} benchmark cases");
+        text.AppendLine(invariant, $"- Testbed: `{testbed.Id}` (vendor {testbed.Vendor}, family {testbed.Family:x2}h, model {testbed.Model:x2}h, vector ISA {testbed.VectorIsa}, {testbed.LogicalCores} logical cores, {testbed.Os}, .NET {testbed.Runtime})");
+        text.AppendLine(invariant, $"- CPU: {testbed.CpuName}");
+        text.AppendLine(invariant, $"- Accepted: {record.AcceptedUtc:yyyy-MM-dd HH:mm} UTC, {accepted.Count} benchmark cases, code at commit {record.Commit}");
         text.AppendLine(invariant, $"- BenchmarkDotNet host: {accepted.Machine}");
-        text.AppendLine(invariant, $"- CPU: {FirstLineStartingWith("/proc/cpuinfo", "model name") ?? "?"}, {Environment.ProcessorCount} logical processors");
         text.AppendLine(invariant, $"- Kernel: {ReadFirstLine("/proc/version") ?? "?"}");
         text.AppendLine(invariant, $"- Load average when accepted (1/5/15 min): {ReadFirstLine("/proc/loadavg") ?? "?"}");
-        if (note.Length > 0)
+        if (record.Note.Length > 0)
         {
-            text.AppendLine().AppendLine(note);
+            text.AppendLine().AppendLine(record.Note);
         }
         return text.ToString();
     }
 
     private static string? ReadFirstLine(string path) => File.Exists(path) ? File.ReadLines(path).FirstOrDefault() : null;
 
-    private static string? FirstLineStartingWith(string path, string prefix) =>
-        File.Exists(path)
-            ? File.ReadLines(path).FirstOrDefault(l => l.StartsWith(prefix, StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
-            : null;
+    /// <summary>What an accept recorded beside the results.</summary>
+    /// <param name="Commit">The commit whose code was measured: relative mode's base.</param>
+    /// <param name="AcceptedUtc">When.</param>
+    /// <param name="Testbed">The testbed id (the directory's name).</param>
+    /// <param name="Cases">How many cases were accepted.</param>
+    /// <param name="Note">Why the baseline moved, the machine's load.</param>
+    internal sealed record Accepted(string Commit, DateTime AcceptedUtc, string Testbed, int Cases, string Note);
 }

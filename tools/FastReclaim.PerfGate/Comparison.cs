@@ -4,11 +4,14 @@ namespace FastReclaim.PerfGate;
 /// <param name="FullName">The case's key across runs (see <see cref="BenchmarkResult.FullName"/>).</param>
 /// <param name="Suite">The benchmark class.</param>
 /// <param name="Name">Method and parameters.</param>
-/// <param name="OldRatio">Median of the old per-iteration ratios to the in-class baseline; NaN when absent.</param>
-/// <param name="NewRatio">Same for the new results.</param>
+/// <param name="Old">
+/// Median of the old per-iteration values (ratios to the in-class baseline in <see cref="GateMode.Ratio"/>,
+/// nanoseconds per operation in <see cref="GateMode.Absolute"/>); NaN when absent.
+/// </param>
+/// <param name="New">Same for the new results.</param>
 /// <param name="PValue">
-/// One-sided p-value of "new ratio &gt; old ratio × (1 + threshold)" (of the mirror test for
-/// <see cref="Verdict.Faster"/>); NaN when not tested.
+/// One-sided p-value of "new &gt; old × (1 + threshold)" (of the mirror test for <see cref="Verdict.Faster"/>);
+/// NaN when not tested.
 /// </param>
 /// <param name="OldAllocatedBytes">Allocated bytes per operation before; null when unknown.</param>
 /// <param name="NewAllocatedBytes">Allocated bytes per operation now; null when unknown.</param>
@@ -17,15 +20,15 @@ internal sealed record Comparison(
     string FullName,
     string Suite,
     string Name,
-    double OldRatio,
-    double NewRatio,
+    double Old,
+    double New,
     double PValue,
     long? OldAllocatedBytes,
     long? NewAllocatedBytes,
     Verdict Verdict)
 {
-    /// <summary>Relative change of the ratio (0.5 = the ratio is 50% worse); NaN when either side is absent.</summary>
-    public double Change => NewRatio / OldRatio - 1;
+    /// <summary>Relative change (0.5 = 50% worse); NaN when either side is absent.</summary>
+    public double Change => New / Old - 1;
 
     public bool IsRegression => Verdict is Verdict.Slower or Verdict.MoreMemory or Verdict.SlowerAndMoreMemory;
 }

@@ -1,63 +1,71 @@
 namespace FastReclaim.PerfGate;
 
 /// <summary>
-/// The perf gate. Every case is judged by its ratio to the in-class baseline of its own run, never by its
-/// absolute time: a loaded or slower runner moves both sides of the ratio together. Per iteration, the case's
-/// time is divided by the baseline's (<see cref="ResultSet.RatiosOf"/>); the old and new ratio samples are then
-/// compared with a one-sided Mann-Whitney U test against the old ratios stretched by the noise threshold (the
-/// threshold-shifted test dotnet/performance's ResultsComparer uses). A case regresses only when that test is
-/// significant, that is when it is very unlikely that the new ratio is within the threshold of the old one.
-/// Allocated bytes per operation are compared directly, above the diagnoser's noise (<see cref="GateOptions"/>).
+/// The perf gate. In <see cref="GateMode.Ratio"/> (against a committed baseline of the same testbed) every case
+/// is judged by its ratio to the in-class baseline of its own run, never by its absolute time: a loaded or
+/// slower runner moves both sides of the ratio together. Per iteration, the case's time is divided by the
+/// baseline's (<see cref="ResultSet.RatiosOf"/>). In <see cref="GateMode.Absolute"/> (a same-run A/B, where
+/// base and candidate were measured interleaved on one runner) each case's own times are compared. Either way
+/// the old and new samples are compared with a one-sided Mann-Whitney U test against the old values stretched
+/// by the noise threshold (the threshold-shifted test dotnet/performance's ResultsComparer uses). A case
+/// regresses only when that test is significant, that is when it is very unlikely that the new value is within
+/// the threshold of the old one. Allocated bytes per operation are compared directly, above the diagnoser's
+/// noise (<see cref="GateOptions"/>).
 /// </summary>
 internal static class GateComparer
 {
-    public static IReadOnlyList<Comparison> Compare(ResultSet oldResults, ResultSet newResults, GateOptions options)
+    public static IReadOnlyList<Comparison> Compare(ResultSet oldResults, ResultSet newResults, GateOptions options,
+        GateMode mode = GateMode.Ratio)
     {
+        if (mode == GateMode.Ratio && oldResults.Testbed is { } oldBed && newResults.Testbed is { } newBed && oldBed.Id != newBed.Id)
+        {
+            throw new ArgumentException($"ratios measured on testbed {newBed.Id} cannot be judged against a baseline of testbed {oldBed.Id} (a ratio of two different operations is a property of the testbed): use a same-run A/B ('perfgate ab') or accept a baseline for {newBed.Id}");
+        }
         var rows = new List<Comparison>();
         foreach (var current in newResults.All)
         {
             var previous = oldResults.Find(current.FullName);
             rows.Add(previous is null
-                ? new Comparison(current.FullName, current.Suite, current.DisplayName, double.NaN, RatioOf(newResults, current),
+                ? new Comparison(current.FullName, current.Suite, current.DisplayName, double.NaN, ValueOf(newResults, current, mode),
                     double.NaN, null, current.AllocatedBytesPerOperation, Verdict.Added)
-                : Judge(oldResults, previous, newResults, current, options));
+                : Judge(oldResults, previous, newResults, current, options, mode));
         }
         foreach (var previous in oldResults.All.Where(r => newResults.Find(r.FullName) is null))
         {
-            rows.Add(new Comparison(previous.FullName, previous.Suite, previous.DisplayName, RatioOf(oldResults, previous), double.NaN,
+            rows.Add(new Comparison(previous.FullName, previous.Suite, previous.DisplayName, ValueOf(oldResults, previous, mode), double.NaN,
                 double.NaN, previous.AllocatedBytesPerOperation, null, Verdict.Missing));
         }
         return rows;
     }
 
     private static Comparison Judge(ResultSet oldResults, BenchmarkResult previous, ResultSet newResults,
-        BenchmarkResult current, GateOptions options)
+        BenchmarkResult current, GateOptions options, GateMode mode)
     {
         bool moreMemory = AllocatesMore(previous.AllocatedBytesPerOperation, current.AllocatedBytesPerOperation,
             current.AllocationOperations, options);
         var row = new Comparison(current.FullName, current.Suite, current.DisplayName, double.NaN, double.NaN, double.NaN,
             previous.AllocatedBytesPerOperation, current.AllocatedBytesPerOperation, Verdict.NotComparable);
 
-        if (current.IsBaseline)
+        if (mode == GateMode.Ratio && current.IsBaseline)
         {
-            return row with { OldRatio = 1, NewRatio = 1, Verdict = moreMemory ? Verdict.MoreMemory : Verdict.Baseline };
+            return row with { Old = 1, New = 1, Verdict = moreMemory ? Verdict.MoreMemory : Verdict.Baseline };
         }
 
-        var oldRatios = oldResults.RatiosOf(previous);
-        var newRatios = newResults.RatiosOf(current);
-        if (oldRatios.Count < options.MinimumIterations || newRatios.Count < options.MinimumIterations)
+        var oldValues = SampleOf(oldResults, previous, mode);
+        var newValues = SampleOf(newResults, current, mode);
+        if (oldValues.Count < options.MinimumIterations || newValues.Count < options.MinimumIterations)
         {
             return row with
             {
-                OldRatio = Median(oldRatios),
-                NewRatio = Median(newRatios),
+                Old = Median(oldValues),
+                New = Median(newValues),
                 Verdict = moreMemory ? Verdict.MoreMemory : Verdict.NotComparable,
             };
         }
 
         double stretch = 1 + options.RatioThreshold;
-        double pSlower = Statistics.MannWhitneyGreater(newRatios, [.. oldRatios.Select(r => r * stretch)]);
-        double pFaster = Statistics.MannWhitneyGreater(oldRatios, [.. newRatios.Select(r => r * stretch)]);
+        double pSlower = Statistics.MannWhitneyGreater(newValues, [.. oldValues.Select(r => r * stretch)]);
+        double pFaster = Statistics.MannWhitneyGreater(oldValues, [.. newValues.Select(r => r * stretch)]);
         bool slower = pSlower < options.Alpha;
         var verdict = (slower, moreMemory) switch
         {
@@ -68,8 +76,8 @@ internal static class GateComparer
         };
         return row with
         {
-            OldRatio = Statistics.Median(oldRatios),
-            NewRatio = Statistics.Median(newRatios),
+            Old = Statistics.Median(oldValues),
+            New = Statistics.Median(newValues),
             PValue = verdict == Verdict.Faster ? pFaster : pSlower,
             Verdict = verdict,
         };
@@ -84,7 +92,11 @@ internal static class GateComparer
         && after - before > Math.Max(options.AllocationSlackBytes, options.AllocationThreshold * before)
         && (operations == 0 || (after - before) * operations >= options.AllocationNoiseBytes);
 
-    private static double RatioOf(ResultSet results, BenchmarkResult result) => Median(results.RatiosOf(result));
+    /// <summary>The per-iteration sample the mode judges: ratios to the in-class baseline, or the case's own times.</summary>
+    private static IReadOnlyList<double> SampleOf(ResultSet results, BenchmarkResult result, GateMode mode) =>
+        mode == GateMode.Ratio ? results.RatiosOf(result) : result.NanosecondsPerOperation;
+
+    private static double ValueOf(ResultSet results, BenchmarkResult result, GateMode mode) => Median(SampleOf(results, result, mode));
 
     private static double Median(IReadOnlyList<double> values) => values.Count == 0 ? double.NaN : Statistics.Median(values);
 }

@@ -6,12 +6,15 @@ namespace FastReclaim.PerfGate;
 /// <summary>Renders the gate's rows as an aligned text table (for a CI log) or a GitHub markdown table.</summary>
 internal static class GateTable
 {
-    private static readonly string[] Header = ["Suite", "Benchmark", "Old ratio", "New ratio", "Change", "p-value", "Alloc B/op old→new", "Verdict"];
+    private static string[] Header(GateMode mode) => mode == GateMode.Ratio
+        ? ["Suite", "Benchmark", "Old ratio", "New ratio", "Change", "p-value", "Alloc B/op old→new", "Verdict"]
+        : ["Suite", "Benchmark", "Base ns/op", "Candidate ns/op", "Change", "p-value", "Alloc B/op base→candidate", "Verdict"];
 
-    public static string Text(IReadOnlyList<Comparison> rows)
+    public static string Text(IReadOnlyList<Comparison> rows, GateMode mode)
     {
-        var cells = rows.Select(Cells).Prepend(Header).ToList();
-        int[] widths = [.. Enumerable.Range(0, Header.Length).Select(c => cells.Max(r => r[c].Length))];
+        string[] header = Header(mode);
+        var cells = rows.Select(Cells).Prepend(header).ToList();
+        int[] widths = [.. Enumerable.Range(0, header.Length).Select(c => cells.Max(r => r[c].Length))];
         var text = new StringBuilder();
         foreach (var (row, index) in cells.Select((r, i) => (r, i)))
         {
@@ -24,11 +27,12 @@ internal static class GateTable
         return text.ToString();
     }
 
-    public static string Markdown(IReadOnlyList<Comparison> rows)
+    public static string Markdown(IReadOnlyList<Comparison> rows, GateMode mode)
     {
+        string[] header = Header(mode);
         var text = new StringBuilder();
-        text.AppendLine("| " + string.Join(" | ", Header) + " |");
-        text.AppendLine("|" + string.Concat(Header.Select((_, c) => c < 2 ? "---|" : "---:|")));
+        text.AppendLine("| " + string.Join(" | ", header) + " |");
+        text.AppendLine("|" + string.Concat(header.Select((_, c) => c < 2 ? "---|" : "---:|")));
         foreach (var row in rows)
         {
             var cells = Cells(row);
@@ -41,27 +45,32 @@ internal static class GateTable
         return text.ToString();
     }
 
-    public static string Summary(IReadOnlyList<Comparison> rows, GateOptions options)
+    public static string Summary(IReadOnlyList<Comparison> rows, GateOptions options, GateMode mode)
     {
         int regressions = rows.Count(r => r.IsRegression);
         int compared = rows.Count(r => r.Verdict is not (Verdict.Added or Verdict.Missing or Verdict.NotComparable));
         return string.Create(CultureInfo.InvariantCulture,
-            $"perf gate: {regressions} regression(s) in {compared} compared case(s) (ratio threshold {options.RatioThreshold:P0}, alpha {options.Alpha}, allocation threshold {options.AllocationThreshold:P0} + {options.AllocationSlackBytes} B/op, noise floor {options.AllocationNoiseBytes} B/run)");
+            $"perf gate ({Describe(mode)}): {regressions} regression(s) in {compared} compared case(s) (threshold {options.RatioThreshold:P0}, alpha {options.Alpha}, allocation threshold {options.AllocationThreshold:P0} + {options.AllocationSlackBytes} B/op, noise floor {options.AllocationNoiseBytes} B/run)");
     }
+
+    /// <summary>The mode in words, for every table and summary line.</summary>
+    public static string Describe(GateMode mode) => mode == GateMode.Ratio
+        ? "ratio mode: ratios to each suite's baseline against the committed baseline of this testbed"
+        : "relative mode: candidate against base, measured interleaved in this run";
 
     private static string[] Cells(Comparison row) =>
     [
         row.Suite,
         row.Name,
-        Ratio(row.OldRatio),
-        Ratio(row.NewRatio),
+        Value(row.Old),
+        Value(row.New),
         double.IsFinite(row.Change) ? row.Change.ToString("+0.0%;-0.0%;0.0%", CultureInfo.InvariantCulture) : "-",
         double.IsNaN(row.PValue) ? "-" : row.PValue < 1e-4 ? "<0.0001" : row.PValue.ToString("0.0000", CultureInfo.InvariantCulture),
         $"{Bytes(row.OldAllocatedBytes)}→{Bytes(row.NewAllocatedBytes)}",
         row.Verdict.ToString(),
     ];
 
-    private static string Ratio(double ratio) => double.IsNaN(ratio) ? "-" : ratio.ToString("0.000", CultureInfo.InvariantCulture);
+    private static string Value(double value) => double.IsNaN(value) ? "-" : value.ToString("0.000", CultureInfo.InvariantCulture);
 
     private static string Bytes(long? bytes) => bytes?.ToString(CultureInfo.InvariantCulture) ?? "?";
 }

@@ -5,9 +5,12 @@ using System.Text.Json;
 namespace FastReclaim.PerfGate;
 
 /// <summary>
-/// <c>perfgate</c>: compares BenchmarkDotNet result sets and fails on regressions (<c>compare</c>), writes the
-/// human report (<c>report</c>), and accepts a result set as the new committed baseline (<c>accept</c>).
-/// Exit codes: 0 pass, 1 regression, 2 the gate itself could not run (bad or missing input).
+/// <c>perfgate</c>: a perf-regression gate for any BenchmarkDotNet project. <c>gate</c> picks the mode for this
+/// runner (a committed baseline of the same testbed: ratios against it; none: a same-run A/B against the
+/// accepted commit); <c>ab</c> runs that A/B against any commit; <c>run</c> measures; <c>compare</c> judges two
+/// result sets; <c>accept</c> makes results the committed baseline of their testbed; <c>report</c> writes the
+/// human report; <c>testbed</c> prints this runner's testbed. Arguments after <c>--</c> go to the benchmark
+/// program. Exit codes: 0 pass, 1 regression, 2 the gate itself could not run (bad input, a failed build or run).
 /// </summary>
 internal static class Program
 {
@@ -15,40 +18,169 @@ internal static class Program
     internal const int Regressed = 1;
     internal const int Broken = 2;
 
+    private const string PassThrough = "--";
+
     private static int Main(string[] args)
     {
-        var root = new RootCommand("perfgate: FastReclaim's BenchmarkDotNet perf-regression gate and report.")
+        int split = Array.IndexOf(args, PassThrough);
+        string[] benchmarkArguments = split < 0 ? [] : args[(split + 1)..];
+        string[] own = split < 0 ? args : args[..split];
+
+        var root = new RootCommand("perfgate: perf-regression gate for BenchmarkDotNet projects (arguments after -- go to the benchmark program).")
         {
+            GateCommand(benchmarkArguments),
+            AbCommand(benchmarkArguments),
+            RunCommand(benchmarkArguments),
             CompareCommand(),
-            ReportCommand(),
             AcceptCommand(),
+            ReportCommand(),
+            TestbedCommand(),
         };
-        return root.Parse(args).Invoke();
+        return root.Parse(own).Invoke();
+    }
+
+    /// <summary>The options of every command that builds and measures, and how to read them back.</summary>
+    private sealed class MeasureOptions
+    {
+        public readonly Option<FileSystemInfo> Project = new("--project") { Description = "The BenchmarkDotNet project (.csproj or its directory).", Required = true };
+        public readonly Option<string[]> Filter = new("--filter") { Description = "BenchmarkDotNet --filter globs of the cases to measure.", AllowMultipleArgumentsPerToken = true };
+        public readonly Option<FileInfo?> FilterFile = new("--filter-file") { Description = "A file of --filter globs, one per line (# comments)." };
+        public readonly Option<DirectoryInfo> Output = new("--output") { Description = "Where logs, results and tables go.", DefaultValueFactory = _ => new DirectoryInfo("artifacts/perfgate") };
+        public readonly Option<string> BuildArguments = new("--build-args") { Description = "MSBuild arguments for the candidate's build only, e.g. \"-p:Flag=true\".", DefaultValueFactory = _ => "" };
+        public readonly Option<int> Launches = new("--launches") { Description = "A/B: launches per side, interleaved.", DefaultValueFactory = _ => GateSettings.DefaultLaunches };
+        public readonly Option<int> RunTimeout = new("--run-timeout") { Description = "Seconds one benchmark process may take.", DefaultValueFactory = _ => 300 };
+        public readonly Option<double> Threshold = new("--threshold") { Description = "Worsening tolerated as noise (0.15 = 15%).", DefaultValueFactory = _ => GateOptions.DefaultRatioThreshold };
+        public readonly Option<double> Alpha = new("--alpha") { Description = "Significance level of the Mann-Whitney test.", DefaultValueFactory = _ => GateOptions.DefaultAlpha };
+
+        public IEnumerable<Option> All => [Project, Filter, FilterFile, Output, BuildArguments, Launches, RunTimeout, Threshold, Alpha];
+
+        public GateSettings Read(ParseResult parse, IReadOnlyList<string> benchmarkArguments)
+        {
+            var filters = (parse.GetValue(Filter) ?? []).ToList();
+            if (parse.GetValue(FilterFile) is { } file)
+            {
+                if (!file.Exists)
+                {
+                    throw new ArgumentException($"--filter-file '{file}' does not exist");
+                }
+                filters.AddRange(File.ReadLines(file.FullName).Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')));
+            }
+            if (filters.Count == 0)
+            {
+                throw new ArgumentException("no benchmark to measure: give --filter or a --filter-file that names one");
+            }
+            int launches = parse.GetValue(Launches);
+            if (launches < 1)
+            {
+                throw new ArgumentException($"--launches must be at least 1 (got {launches})");
+            }
+            int timeout = parse.GetValue(RunTimeout);
+            if (timeout < 1)
+            {
+                throw new ArgumentException($"--run-timeout must be at least 1 second (got {timeout})");
+            }
+            double threshold = parse.GetValue(Threshold), alpha = parse.GetValue(Alpha);
+            if (threshold is < 0 or > 10 || alpha is <= 0 or >= 1)
+            {
+                throw new ArgumentException($"--threshold must be in [0, 10] and --alpha in (0, 1) (got {threshold} and {alpha})");
+            }
+            return new GateSettings(
+                parse.GetValue(Project)!.FullName,
+                filters,
+                benchmarkArguments,
+                parse.GetValue(BuildArguments)!.Split(' ', StringSplitOptions.RemoveEmptyEntries),
+                parse.GetValue(Output)!.FullName,
+                launches,
+                TimeSpan.FromSeconds(timeout),
+                new GateOptions(threshold, alpha));
+        }
+    }
+
+    private static Command GateCommand(string[] benchmarkArguments)
+    {
+        var measure = new MeasureOptions();
+        var baselines = new Option<DirectoryInfo>("--baselines") { Description = "The committed baselines, one directory per testbed.", DefaultValueFactory = _ => new DirectoryInfo("perf-results/baseline") };
+        var command = new Command("gate", "Gate this runner: ratios against the committed baseline of its testbed, or, where none matches, a same-run A/B against the newest accepted commit.") { baselines };
+        foreach (var option in measure.All)
+        {
+            command.Options.Add(option);
+        }
+        command.SetAction(parse => Guarded(() =>
+        {
+            var settings = measure.Read(parse, benchmarkArguments);
+            string root = parse.GetValue(baselines)!.FullName;
+            var testbed = Testbed.Current();
+            string own = BaselineStore.DirectoryOf(root, testbed);
+            Console.WriteLine($"perf gate: this runner's testbed is {testbed}");
+            if (BaselineStore.Exists(own))
+            {
+                return GateRun.AgainstBaseline(settings, own);
+            }
+            if (BaselineStore.Newest(root) is not { } accepted)
+            {
+                Console.WriteLine($"perf gate: no baseline under {root} has been accepted yet, skipped (create one with 'perfgate run' then 'perfgate accept')");
+                return Passed;
+            }
+            Console.WriteLine($"perf gate: no committed baseline for this testbed; relative mode against the newest accepted commit ({accepted.Testbed}, {accepted.AcceptedUtc:yyyy-MM-dd HH:mm} UTC)");
+            return GateRun.AgainstCommit(settings, accepted.Commit);
+        }));
+        return command;
+    }
+
+    private static Command AbCommand(string[] benchmarkArguments)
+    {
+        var measure = new MeasureOptions();
+        var @base = new Option<string>("--base") { Description = "The git commit (or branch, tag) to compare against.", Required = true };
+        var command = new Command("ab", "Same-run A/B: build --base in a worktree beside the candidate, measure both interleaved, compare per case.") { @base };
+        foreach (var option in measure.All)
+        {
+            command.Options.Add(option);
+        }
+        command.SetAction(parse => Guarded(() => GateRun.AgainstCommit(measure.Read(parse, benchmarkArguments), parse.GetValue(@base)!)));
+        return command;
+    }
+
+    private static Command RunCommand(string[] benchmarkArguments)
+    {
+        var measure = new MeasureOptions();
+        var command = new Command("run", "Build and measure the project into --output, recording the testbed (what 'accept' takes).");
+        foreach (var option in measure.All)
+        {
+            command.Options.Add(option);
+        }
+        command.SetAction(parse => Guarded(() =>
+        {
+            var settings = measure.Read(parse, benchmarkArguments);
+            Directory.CreateDirectory(settings.Output);
+            var project = BenchmarkProject.Build(settings.Project, settings.BuildArguments, Path.Combine(settings.Output, "build.log"), GateSettings.BuildBudget);
+            project.Run(settings.Filters, settings.Output, settings.BenchmarkArguments, settings.RunBudget);
+            Console.WriteLine($"measured {ResultSetReader.Read(settings.Output).Count} cases into {settings.Output} on {Testbed.Current()}");
+            return Passed;
+        }));
+        return command;
     }
 
     private static Command CompareCommand()
     {
-        var baseline = new Option<DirectoryInfo>("--baseline") { Description = "Directory of the reference results (the committed baseline).", Required = true };
+        var baseline = new Option<DirectoryInfo>("--baseline") { Description = "Directory of the reference results (the committed baseline, or the base side).", Required = true };
         var results = new Option<DirectoryInfo>("--results") { Description = "Directory of the results to judge.", Required = true };
-        var threshold = new Option<double>("--threshold") { Description = "Ratio worsening tolerated as noise (0.15 = 15%).", DefaultValueFactory = _ => GateOptions.DefaultRatioThreshold };
+        var mode = new Option<GateMode>("--mode") { Description = "Ratio: ratios to in-class baselines (same testbed only). Absolute: times per operation (a same-run A/B).", DefaultValueFactory = _ => GateMode.Ratio };
+        var threshold = new Option<double>("--threshold") { Description = "Worsening tolerated as noise (0.15 = 15%).", DefaultValueFactory = _ => GateOptions.DefaultRatioThreshold };
         var alpha = new Option<double>("--alpha") { Description = "Significance level of the Mann-Whitney test.", DefaultValueFactory = _ => GateOptions.DefaultAlpha };
-        var allocationThreshold = new Option<double>("--alloc-threshold") { Description = "Growth of allocated bytes/op tolerated (0.10 = 10%).", DefaultValueFactory = _ => GateOptions.DefaultAllocationThreshold };
-        var allocationSlack = new Option<long>("--alloc-slack") { Description = "Growth of allocated bytes/op always tolerated.", DefaultValueFactory = _ => GateOptions.DefaultAllocationSlackBytes };
-        var allocationNoise = new Option<long>("--alloc-noise") { Description = "Growth of allocated bytes over the whole measured run always tolerated.", DefaultValueFactory = _ => GateOptions.DefaultAllocationNoiseBytes };
         var markdown = new Option<FileInfo?>("--markdown") { Description = "Also write the table as GitHub markdown to this file." };
         var onlyRerun = new Option<bool>("--ignore-missing") { Description = "Leave out cases absent from the new results (a partial re-run)." };
         var rerunFilter = new Option<FileInfo?>("--rerun-filter") { Description = "Write BenchmarkDotNet --filter patterns (full names) of the regressed cases and their baselines to this file, one per line." };
         var command = new Command("compare", "Compare two result sets; exit 1 on a regression.")
         {
-            baseline, results, threshold, alpha, allocationThreshold, allocationSlack, allocationNoise, markdown, onlyRerun, rerunFilter,
+            baseline, results, mode, threshold, alpha, markdown, onlyRerun, rerunFilter,
         };
         command.SetAction(parse => Guarded(() =>
         {
-            var options = new GateOptions(parse.GetValue(threshold), parse.GetValue(alpha), GateOptions.DefaultMinimumIterations,
-                parse.GetValue(allocationThreshold), parse.GetValue(allocationSlack), parse.GetValue(allocationNoise));
+            var options = new GateOptions(parse.GetValue(threshold), parse.GetValue(alpha));
+            var gateMode = parse.GetValue(mode);
             var oldResults = ResultSetReader.Read(parse.GetValue(baseline)!.FullName);
             var newResults = ResultSetReader.Read(parse.GetValue(results)!.FullName);
-            var rows = GateComparer.Compare(oldResults, newResults, options);
+            var rows = GateComparer.Compare(oldResults, newResults, options, gateMode);
             if (parse.GetValue(onlyRerun))
             {
                 rows = [.. rows.Where(r => r.Verdict != Verdict.Missing)];
@@ -56,11 +188,11 @@ internal static class Program
 
             Console.WriteLine($"baseline: {oldResults.Machine}");
             Console.WriteLine($"results:  {newResults.Machine}");
-            Console.Write(GateTable.Text(rows));
-            Console.WriteLine(GateTable.Summary(rows, options));
+            Console.Write(GateTable.Text(rows, gateMode));
+            Console.WriteLine(GateTable.Summary(rows, options, gateMode));
             if (parse.GetValue(markdown) is { } markdownFile)
             {
-                File.WriteAllText(markdownFile.FullName, GateTable.Markdown(rows) + Environment.NewLine + GateTable.Summary(rows, options) + Environment.NewLine);
+                File.WriteAllText(markdownFile.FullName, GateTable.Markdown(rows, gateMode) + Environment.NewLine + GateTable.Summary(rows, options, gateMode) + Environment.NewLine);
             }
             if (parse.GetValue(rerunFilter) is { } filterFile)
             {
@@ -96,17 +228,38 @@ internal static class Program
 
     private static Command AcceptCommand()
     {
-        var results = new Option<DirectoryInfo>("--results") { Description = "Directory of the results to accept.", Required = true };
-        var baseline = new Option<DirectoryInfo>("--baseline") { Description = "The committed baseline directory.", DefaultValueFactory = _ => new DirectoryInfo("perf-results/baseline") };
+        var results = new Option<DirectoryInfo>("--results") { Description = "Directory of the results to accept (measured with 'perfgate run').", Required = true };
+        var baselines = new Option<DirectoryInfo>("--baselines") { Description = "The committed baselines, one directory per testbed.", DefaultValueFactory = _ => new DirectoryInfo("perf-results/baseline") };
         var note = new Option<string>("--note") { Description = "Free text for MACHINE.md (load, why the baseline moved).", DefaultValueFactory = _ => "" };
-        var command = new Command("accept", "Make a result set the new committed baseline (replaces the old one).") { results, baseline, note };
+        var allowDirty = new Option<bool>("--allow-dirty") { Description = "Accept although the tree has uncommitted changes (the recorded commit then is not exactly what was measured)." };
+        var command = new Command("accept", "Make measured results the committed baseline of their testbed, recording HEAD as the commit relative mode compares against.") { results, baselines, note, allowDirty };
         command.SetAction(parse => Guarded(() =>
         {
-            string directory = parse.GetValue(baseline)!.FullName;
-            var accepted = BaselineStore.Accept(parse.GetValue(results)!.FullName, directory, parse.GetValue(note)!);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"accepted {accepted.Count} cases into {directory}; commit it with a message saying why"));
+            string root = parse.GetValue(baselines)!.FullName;
+            string repository = BaseWorktree.RepositoryRoot(Directory.GetCurrentDirectory());
+            var dirty = BaseWorktree.UncommittedChanges(repository, Path.GetRelativePath(repository, root));
+            if (dirty.Count > 0 && !parse.GetValue(allowDirty))
+            {
+                throw new ArgumentException($"the tree has uncommitted changes ({string.Join(", ", dirty.Take(5))}{(dirty.Count > 5 ? ", ..." : "")}): commit them first, so the recorded commit is the code that was measured (or pass --allow-dirty)");
+            }
+            string commit = BaseWorktree.ResolveCommit(repository, "HEAD");
+            var (accepted, directory) = BaselineStore.Accept(parse.GetValue(results)!.FullName, root, commit, parse.GetValue(note)!);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"accepted {accepted.Count} cases of commit {commit[..12]} into {directory}; commit it with a message saying why"));
             return Passed;
         }));
+        return command;
+    }
+
+    private static Command TestbedCommand()
+    {
+        var command = new Command("testbed", "Print this runner's testbed: the id baselines are filed under, then its fields.");
+        command.SetAction(_ =>
+        {
+            var testbed = Testbed.Current();
+            Console.WriteLine(testbed.Id);
+            Console.WriteLine(JsonSerializer.Serialize(testbed));
+            return Passed;
+        });
         return command;
     }
 
@@ -127,7 +280,7 @@ internal static class Program
             return action();
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException or JsonException
-                                      or KeyNotFoundException or InvalidOperationException or ArgumentException)
+                                      or KeyNotFoundException or InvalidOperationException or ArgumentException or GateBrokenException)
         {
             Console.Error.WriteLine($"perfgate: {e.Message}");
             return Broken;

@@ -5,7 +5,7 @@ internal sealed class ResultSet
 {
     private readonly Dictionary<string, BenchmarkResult> byName;
 
-    public ResultSet(IEnumerable<BenchmarkResult> results, string machine)
+    public ResultSet(IEnumerable<BenchmarkResult> results, string machine, Testbed? testbed = null)
     {
         byName = new Dictionary<string, BenchmarkResult>(StringComparer.Ordinal);
         foreach (var result in results)
@@ -16,6 +16,34 @@ internal sealed class ResultSet
             }
         }
         Machine = machine;
+        Testbed = testbed;
+    }
+
+    /// <summary>
+    /// One result set of the launches of one side of an interleaved run: each case's iterations, launch after
+    /// launch (so <see cref="RatiosOf"/> still pairs iterations of the same launch when the launches measured as
+    /// many iterations each), and the smallest allocation any launch saw (the runtime's own threads only ever
+    /// add to a launch's count). A case missing from some launches keeps the launches that have it.
+    /// </summary>
+    public static ResultSet Merge(IReadOnlyList<ResultSet> launches)
+    {
+        if (launches.Count == 1)
+        {
+            return launches[0];
+        }
+        var merged = launches.SelectMany(l => l.All)
+            .GroupBy(r => r.FullName, StringComparer.Ordinal)
+            .Select(g =>
+            {
+                var least = g.Where(r => r.AllocatedBytesPerOperation is not null).MinBy(r => r.AllocatedBytesPerOperation);
+                return g.First() with
+                {
+                    NanosecondsPerOperation = [.. g.SelectMany(r => r.NanosecondsPerOperation)],
+                    AllocatedBytesPerOperation = least?.AllocatedBytesPerOperation,
+                    AllocationOperations = least?.AllocationOperations ?? 0,
+                };
+            });
+        return new ResultSet(merged, launches[0].Machine, launches[0].Testbed);
     }
 
     /// <summary>Every case, in a stable order (suite, then name).</summary>
@@ -25,6 +53,9 @@ internal sealed class ResultSet
 
     /// <summary>One line describing the machine the results came from.</summary>
     public string Machine { get; }
+
+    /// <summary>Where the results were measured, when the run recorded it (perfgate does, in <see cref="Testbed.FileName"/>).</summary>
+    public Testbed? Testbed { get; }
 
     public int Count => byName.Count;
 

@@ -14,6 +14,9 @@ internal static class ResultSetReader
     public const string ReportSuffix = "-report-full.json";
     public const string BaselinesSuffix = "-report-baselines.json";
 
+    /// <summary>The launches of one side of an interleaved run, one directory each, as one set (<see cref="ResultSet.Merge"/>).</summary>
+    public static ResultSet Read(IEnumerable<string> directories) => ResultSet.Merge([.. directories.Select(Read)]);
+
     public static ResultSet Read(string directory)
     {
         if (!Directory.Exists(directory))
@@ -43,7 +46,7 @@ internal static class ResultSetReader
                 results.Add(ReadBenchmark(benchmark, identities));
             }
         }
-        return new ResultSet(results, machine);
+        return new ResultSet(results, machine, Testbed.Load(directory));
     }
 
     /// <summary>By DisplayInfo: the case's name unique in its run, and its baseline's.</summary>

@@ -147,6 +147,41 @@ public class GateComparerTests
     }
 
     [Fact]
+    public void Absolute_Mode_Judges_Each_Cases_Own_Time_Baselines_Included()
+    {
+        // A same-run A/B: the candidate's baseline method and case both 1.7x slower. Ratio mode would see an
+        // unchanged ratio; absolute mode sees two slower cases (both ran on one runner, interleaved).
+        var rows = GateComparer.Compare(Run(seed: 1), Run(seed: 2, caseNs: 1.7 * CaseNs, baselineNs: 1.7 * BaselineNs), Options, GateMode.Absolute);
+
+        Assert.Equal(Verdict.Slower, Single(rows, CaseName).Verdict);
+        Assert.Equal(Verdict.Slower, Single(rows, BaselineName).Verdict);
+        Assert.InRange(Single(rows, CaseName).New, 1.6 * CaseNs, 1.8 * CaseNs);
+    }
+
+    [Fact]
+    public void Absolute_Mode_Passes_A_Shift_Within_The_Threshold()
+    {
+        var rows = GateComparer.Compare(Run(seed: 1, jitter: 0.001), Run(seed: 2, caseNs: 1.10 * CaseNs, jitter: 0.001), Options, GateMode.Absolute);
+
+        Assert.DoesNotContain(rows, r => r.IsRegression);
+    }
+
+    [Fact]
+    public void Ratio_Mode_Refuses_Results_Of_Another_Testbed()
+    {
+        var zen5 = new Testbed("amd", 0x1A, 0x02, "v512", 2, "linux", "10.0", "AMD EPYC");
+        var zen3 = zen5 with { Family = 0x19, Model = 0x01, VectorIsa = "v256" };
+        var old = new ResultSet(Run(seed: 1).All, "zen5", zen5);
+        var current = new ResultSet(Run(seed: 1).All, "zen3", zen3);
+
+        var error = Assert.Throws<ArgumentException>(() => GateComparer.Compare(old, current, Options));
+
+        Assert.Contains(zen3.Id, error.Message, StringComparison.Ordinal);
+        Assert.Contains(zen5.Id, error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(GateComparer.Compare(old, current, Options, GateMode.Absolute), r => r.IsRegression);
+    }
+
+    [Fact]
     public void Rerun_Filter_Names_The_Regressed_Case_And_Its_Baseline()
     {
         var current = Run(seed: 2, caseNs: 2 * CaseNs);

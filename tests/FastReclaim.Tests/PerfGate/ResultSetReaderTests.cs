@@ -124,18 +124,74 @@ public sealed class ResultSetReaderTests : IDisposable
         Assert.Contains(empty, error.Message, StringComparison.Ordinal);
     }
 
+    private static readonly Testbed Zen3 = new("amd", 0x19, 0x01, "v256", 2, "linux", "10.0", "AMD EPYC 7B13");
+
     [Fact]
-    public void Accept_Replaces_The_Baseline_And_Describes_The_Machine()
+    public void Accept_Files_The_Results_Under_Their_Testbed_And_Replaces_Only_That_Baseline()
     {
-        string baseline = Directory.CreateDirectory(Path.Combine(directory, "baseline")).FullName;
-        File.WriteAllText(Path.Combine(baseline, "Old.Suite" + ResultSetReader.ReportSuffix), Report);
-        File.WriteAllText(Path.Combine(baseline, "keep.txt"), "not the gate's");
+        string root = Directory.CreateDirectory(Path.Combine(directory, "baseline")).FullName;
+        string own = Directory.CreateDirectory(Path.Combine(root, Zen3.Id)).FullName;
+        string other = Directory.CreateDirectory(Path.Combine(root, "amd-1ah-02h-v512-2c-linux-net10.0")).FullName;
+        File.WriteAllText(Path.Combine(own, "Old.Suite" + ResultSetReader.ReportSuffix), Report);
+        File.WriteAllText(Path.Combine(own, "keep.txt"), "not the gate's");
+        File.WriteAllText(Path.Combine(other, "Other.Suite" + ResultSetReader.ReportSuffix), Report);
+        Zen3.Save(Path.Combine(directory, "results"));
 
-        BaselineStore.Accept(Path.Combine(directory, "results"), baseline, "quiet machine");
+        var (accepted, into) = BaselineStore.Accept(Path.Combine(directory, "results"), root, "0123456789abcdef", "quiet machine");
 
+        Assert.Equal(own, into);
         Assert.Equal(
-            ["Bench.ScanBenchmarks" + ResultSetReader.BaselinesSuffix, "Bench.ScanBenchmarks" + ResultSetReader.ReportSuffix, BaselineStore.MachineFile, "keep.txt"],
-            Directory.GetFiles(baseline).Select(Path.GetFileName).Order(StringComparer.Ordinal));
-        Assert.Contains("quiet machine", File.ReadAllText(Path.Combine(baseline, BaselineStore.MachineFile)), StringComparison.Ordinal);
+            ["Bench.ScanBenchmarks" + ResultSetReader.BaselinesSuffix, "Bench.ScanBenchmarks" + ResultSetReader.ReportSuffix,
+             BaselineStore.MachineFile, BaselineStore.AcceptedFile, "keep.txt", Testbed.FileName],
+            Directory.GetFiles(own).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.True(File.Exists(Path.Combine(other, "Other.Suite" + ResultSetReader.ReportSuffix)), "another testbed's baseline was touched");
+        string machine = File.ReadAllText(Path.Combine(own, BaselineStore.MachineFile));
+        Assert.Contains("quiet machine", machine, StringComparison.Ordinal);
+        Assert.Contains("0123456789abcdef", machine, StringComparison.Ordinal);
+        Assert.Equal(Zen3, ResultSetReader.Read(own).Testbed);
+        Assert.Equal(accepted.Count, ResultSetReader.Read(own).Count);
+    }
+
+    [Fact]
+    public void Accept_Refuses_Results_That_Record_No_Testbed()
+    {
+        string root = Path.Combine(directory, "baseline");
+
+        var error = Assert.Throws<InvalidDataException>(() => BaselineStore.Accept(Path.Combine(directory, "results"), root, "abc", ""));
+
+        Assert.Contains(Testbed.FileName, error.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(root));
+    }
+
+    [Fact]
+    public void Newest_Accepted_Baseline_Is_Found_Across_Testbeds()
+    {
+        string root = Path.Combine(directory, "baseline");
+        Zen3.Save(Path.Combine(directory, "results"));
+        BaselineStore.Accept(Path.Combine(directory, "results"), root, "first", "");
+        var zen5 = Zen3 with { Family = 0x1A, Model = 0x02, VectorIsa = "v512" };
+        zen5.Save(Path.Combine(directory, "results"));
+        BaselineStore.Accept(Path.Combine(directory, "results"), root, "second", "");
+
+        var newest = BaselineStore.Newest(root);
+
+        Assert.NotNull(newest);
+        Assert.Equal("second", newest.Commit);
+        Assert.Equal(zen5.Id, newest.Testbed);
+        Assert.Null(BaselineStore.Newest(Path.Combine(directory, "nothing-here")));
+    }
+
+    [Fact]
+    public void Launches_Merge_Into_One_Sample_Per_Case_With_The_Least_Allocation()
+    {
+        var first = new ResultSet([new BenchmarkResult("S.A", "S", "A", "", null, [1, 2], 40, 1000)], "m");
+        var second = new ResultSet([new BenchmarkResult("S.A", "S", "A", "", null, [3], 32, 500), new BenchmarkResult("S.B", "S", "B", "", null, [7], null)], "m");
+
+        var merged = ResultSet.Merge([first, second]);
+
+        Assert.Equal([1, 2, 3], merged.Find("S.A")!.NanosecondsPerOperation);
+        Assert.Equal(32, merged.Find("S.A")!.AllocatedBytesPerOperation);
+        Assert.Equal(500, merged.Find("S.A")!.AllocationOperations);
+        Assert.Equal([7], merged.Find("S.B")!.NanosecondsPerOperation);
     }
 }

@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace FastReclaim.PerfGate;
+
+/// <summary>How to build and measure the candidate (and, for an A/B, the base).</summary>
+/// <param name="Project">The BenchmarkDotNet project (path to the .csproj or its directory).</param>
+/// <param name="Filters">BenchmarkDotNet <c>--filter</c> globs of the gated cases.</param>
+/// <param name="BenchmarkArguments">More arguments for the benchmark program (e.g. a job switch of its own).</param>
+/// <param name="BuildArguments">MSBuild arguments for the candidate's build only (never the base's).</param>
+/// <param name="Output">Where builds' logs, results and the tables go.</param>
+/// <param name="Launches">A/B: launches per side, interleaved (base, candidate, candidate, base, ...).</param>
+/// <param name="RunBudget">Time budget of one benchmark process.</param>
+/// <param name="Options">Thresholds of the comparison.</param>
+internal sealed record GateSettings(
+    string Project,
+    IReadOnlyList<string> Filters,
+    IReadOnlyList<string> BenchmarkArguments,
+    IReadOnlyList<string> BuildArguments,
+    string Output,
+    int Launches,
+    TimeSpan RunBudget,
+    GateOptions Options)
+{
+    public const int DefaultLaunches = 3;
+
+    public static readonly TimeSpan BuildBudget = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>
+/// The two ways the gate measures. <see cref="AgainstBaseline"/>: the candidate alone, against the committed
+/// baseline of this testbed, by ratios (<see cref="GateMode.Ratio"/>). <see cref="AgainstCommit"/>: candidate
+/// and base built side by side and measured interleaved in this run, by their own times
+/// (<see cref="GateMode.Absolute"/>), for a runner no committed baseline describes. Either way a case flagged
+/// as regressed is measured once more, alone, and only a regression seen twice fails: on a noisy shared runner
+/// one unlucky process (code placement, a neighbour) does not fail CI.
+/// </summary>
+internal static class GateRun
+{
+    /// <summary>Ratio mode against the baseline in <paramref name="baselineDirectory"/>.</summary>
+    public static int AgainstBaseline(GateSettings settings, string baselineDirectory)
+    {
+        var clock = Stopwatch.StartNew();
+        var baseline = ResultSetReader.Read(baselineDirectory);
+        var candidate = Build(settings, settings.Project, settings.BuildArguments, "candidate");
+        Console.WriteLine($"perf gate: {GateTable.Describe(GateMode.Ratio)}");
+        Console.WriteLine($"perf gate: baseline {baselineDirectory}, measuring: {string.Join(' ', settings.Filters)}");
+
+        string run = Path.Combine(settings.Output, "run");
+        candidate.Run(settings.Filters, run, settings.BenchmarkArguments, settings.RunBudget);
+        var first = Judge(baseline, ResultSetReader.Read(run), settings, GateMode.Ratio, "gate.md", partial: false);
+        if (!first.Any(r => r.IsRegression))
+        {
+            return Finish(first, clock, GateMode.Ratio);
+        }
+
+        string[] flagged = [.. Program.RerunFilter(first, ResultSetReader.Read(run))];
+        Console.WriteLine($"perf gate: regression flagged; measuring {string.Join(' ', flagged)} once more to confirm");
+        string rerun = Path.Combine(settings.Output, "rerun");
+        candidate.Run(flagged, rerun, settings.BenchmarkArguments, settings.RunBudget);
+        var second = Judge(baseline, ResultSetReader.Read(rerun), settings, GateMode.Ratio, "gate-rerun.md", partial: true);
+        return Finish(second, clock, GateMode.Ratio, rerun: true);
+    }
+
+    /// <summary>Relative mode: the candidate against <paramref name="baseReference"/>, interleaved in this run.</summary>
+    public static int AgainstCommit(GateSettings settings, string baseReference)
+    {
+        var clock = Stopwatch.StartNew();
+        string root = BaseWorktree.RepositoryRoot(Path.GetDirectoryName(Path.GetFullPath(settings.Project))!);
+        string commit = BaseWorktree.ResolveCommit(root, baseReference);
+        string worktree = BaseWorktree.CheckOut(root, commit);
+        string baseProject = Path.Combine(worktree, Path.GetRelativePath(root, Path.GetFullPath(settings.Project)));
+        Console.WriteLine($"perf gate: {GateTable.Describe(GateMode.Absolute)}");
+        Console.WriteLine($"perf gate: base {baseReference} = {commit[..12]} (worktree {worktree}), {settings.Launches} launches a side, on: {string.Join(' ', settings.Filters)}");
+
+        var candidate = Build(settings, settings.Project, settings.BuildArguments, "candidate");
+        var @base = Build(settings, baseProject, [], "base");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"perf gate: both sides built in {clock.Elapsed.TotalSeconds:0} s"));
+
+        var (baseResults, candidateResults) = Interleave(settings, @base, candidate, settings.Filters, "ab");
+        var first = Judge(baseResults, candidateResults, settings, GateMode.Absolute, "gate.md", partial: false);
+        if (!first.Any(r => r.IsRegression))
+        {
+            return Finish(first, clock, GateMode.Absolute);
+        }
+
+        string[] flagged = [.. first.Where(r => r.IsRegression).Select(r => r.FullName)];
+        Console.WriteLine($"perf gate: regression flagged; measuring {string.Join(' ', flagged)} once more, interleaved, to confirm");
+        var (baseAgain, candidateAgain) = Interleave(settings, @base, candidate, flagged, "ab-rerun");
+        var second = Judge(baseAgain, candidateAgain, settings, GateMode.Absolute, "gate-rerun.md", partial: true);
+        return Finish(second, clock, GateMode.Absolute, rerun: true);
+    }
+
+    /// <summary>
+    /// Launches of base and candidate in the order A B B A A B ...: each side's launches sit at the same average
+    /// position in time, so a drift of the runner (a neighbour starting, the CPU warming up) lands on both alike.
+    /// </summary>
+    private static (ResultSet Base, ResultSet Candidate) Interleave(GateSettings settings, BenchmarkProject @base,
+        BenchmarkProject candidate, IReadOnlyList<string> filters, string name)
+    {
+        var baseLaunches = new List<string>();
+        var candidateLaunches = new List<string>();
+        for (int launch = 0; launch < settings.Launches; launch++)
+        {
+            var order = launch % 2 == 0
+                ? new[] { (Side: @base, Into: baseLaunches, Label: "base"), (Side: candidate, Into: candidateLaunches, Label: "candidate") }
+                : [(candidate, candidateLaunches, "candidate"), (@base, baseLaunches, "base")];
+            foreach (var (side, into, label) in order)
+            {
+                string directory = Path.Combine(settings.Output, name, string.Create(CultureInfo.InvariantCulture, $"{label}-{launch}"));
+                side.Run(filters, directory, settings.BenchmarkArguments, settings.RunBudget);
+                into.Add(directory);
+            }
+        }
+        return (ResultSetReader.Read(baseLaunches), ResultSetReader.Read(candidateLaunches));
+    }
+
+    private static BenchmarkProject Build(GateSettings settings, string project, IReadOnlyList<string> buildArguments, string label)
+    {
+        Directory.CreateDirectory(settings.Output);
+        return BenchmarkProject.Build(project, buildArguments, Path.Combine(settings.Output, $"build-{label}.log"), GateSettings.BuildBudget);
+    }
+
+    private static IReadOnlyList<Comparison> Judge(ResultSet old, ResultSet current, GateSettings settings, GateMode mode,
+        string markdownFile, bool partial)
+    {
+        var rows = GateComparer.Compare(old, current, settings.Options, mode);
+        if (partial)
+        {
+            rows = [.. rows.Where(r => r.Verdict != Verdict.Missing)];
+        }
+        Console.WriteLine($"{(mode == GateMode.Ratio ? "baseline" : "base")}: {old.Machine} [{old.Testbed?.Id ?? "testbed not recorded"}]");
+        Console.WriteLine($"{(mode == GateMode.Ratio ? "results" : "candidate")}: {current.Machine} [{current.Testbed?.Id ?? "testbed not recorded"}]");
+        Console.Write(GateTable.Text(rows, mode));
+        string summary = GateTable.Summary(rows, settings.Options, mode);
+        Console.WriteLine(summary);
+        File.WriteAllText(Path.Combine(settings.Output, markdownFile), GateTable.Markdown(rows, mode) + Environment.NewLine + summary + Environment.NewLine);
+        if (!rows.Any(r => r.Verdict is not (Verdict.Added or Verdict.Missing or Verdict.NotComparable)))
+        {
+            throw new GateBrokenException("no case could be compared (do the two sets share benchmarks, with in-class baselines in ratio mode?)");
+        }
+        return rows;
+    }
+
+    private static int Finish(IReadOnlyList<Comparison> rows, Stopwatch clock, GateMode mode, bool rerun = false)
+    {
+        bool regressed = rows.Any(r => r.IsRegression);
+        string seconds = clock.Elapsed.TotalSeconds.ToString("0", CultureInfo.InvariantCulture);
+        Console.WriteLine((regressed, rerun) switch
+        {
+            (true, _) => $"perf gate: FAILED ({ModeName(mode)}), regression confirmed by a second measurement, {seconds} s",
+            (false, true) => $"perf gate: PASSED ({ModeName(mode)}) in {seconds} s: the flagged regression was not confirmed by the second measurement, treated as noise",
+            _ => $"perf gate: PASSED ({ModeName(mode)}) in {seconds} s",
+        });
+        return regressed ? Program.Regressed : Program.Passed;
+    }
+
+    private static string ModeName(GateMode mode) => mode == GateMode.Ratio ? "ratio mode" : "relative mode";
+}
