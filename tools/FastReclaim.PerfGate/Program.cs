@@ -39,6 +39,29 @@ internal static class Program
         return root.Parse(own).Invoke();
     }
 
+    /// <summary>The thresholds of every command that judges, and how to read them back.</summary>
+    private sealed class JudgeOptions
+    {
+        public readonly Option<double> Threshold = new("--threshold") { Description = "Worsening tolerated as noise (0.15 = 15%).", DefaultValueFactory = _ => GateOptions.DefaultRatioThreshold };
+        public readonly Option<double> Alpha = new("--alpha") { Description = "Significance level of the Mann-Whitney test.", DefaultValueFactory = _ => GateOptions.DefaultAlpha };
+        public readonly Option<double> AllocationThreshold = new("--alloc-threshold") { Description = "Growth of allocated bytes/op tolerated (0.10 = 10%).", DefaultValueFactory = _ => GateOptions.DefaultAllocationThreshold };
+        public readonly Option<long> AllocationSlack = new("--alloc-slack") { Description = "Growth of allocated bytes/op always tolerated.", DefaultValueFactory = _ => GateOptions.DefaultAllocationSlackBytes };
+        public readonly Option<long> AllocationNoise = new("--alloc-noise") { Description = "Growth of allocated bytes over the whole measured run always tolerated.", DefaultValueFactory = _ => GateOptions.DefaultAllocationNoiseBytes };
+
+        public IEnumerable<Option> All => [Threshold, Alpha, AllocationThreshold, AllocationSlack, AllocationNoise];
+
+        public GateOptions Read(ParseResult parse)
+        {
+            double threshold = parse.GetValue(Threshold), alpha = parse.GetValue(Alpha), allocation = parse.GetValue(AllocationThreshold);
+            if (threshold is < 0 or > 10 || alpha is <= 0 or >= 1 || allocation < 0)
+            {
+                throw new ArgumentException($"--threshold must be in [0, 10], --alpha in (0, 1) and --alloc-threshold at least 0 (got {threshold}, {alpha} and {allocation})");
+            }
+            return new GateOptions(threshold, alpha, GateOptions.DefaultMinimumIterations, allocation,
+                parse.GetValue(AllocationSlack), parse.GetValue(AllocationNoise));
+        }
+    }
+
     /// <summary>The options of every command that builds and measures, and how to read them back.</summary>
     private sealed class MeasureOptions
     {
@@ -49,10 +72,9 @@ internal static class Program
         public readonly Option<string> BuildArguments = new("--build-args") { Description = "MSBuild arguments for the candidate's build only, e.g. \"-p:Flag=true\".", DefaultValueFactory = _ => "" };
         public readonly Option<int> Launches = new("--launches") { Description = "A/B: launches per side, interleaved.", DefaultValueFactory = _ => GateSettings.DefaultLaunches };
         public readonly Option<int> RunTimeout = new("--run-timeout") { Description = "Seconds one benchmark process may take.", DefaultValueFactory = _ => 300 };
-        public readonly Option<double> Threshold = new("--threshold") { Description = "Worsening tolerated as noise (0.15 = 15%).", DefaultValueFactory = _ => GateOptions.DefaultRatioThreshold };
-        public readonly Option<double> Alpha = new("--alpha") { Description = "Significance level of the Mann-Whitney test.", DefaultValueFactory = _ => GateOptions.DefaultAlpha };
+        public readonly JudgeOptions Judge = new();
 
-        public IEnumerable<Option> All => [Project, Filter, FilterFile, Output, BuildArguments, Launches, RunTimeout, Threshold, Alpha];
+        public IEnumerable<Option> All => [Project, Filter, FilterFile, Output, BuildArguments, Launches, RunTimeout, .. Judge.All];
 
         public GateSettings Read(ParseResult parse, IReadOnlyList<string> benchmarkArguments)
         {
@@ -79,11 +101,6 @@ internal static class Program
             {
                 throw new ArgumentException($"--run-timeout must be at least 1 second (got {timeout})");
             }
-            double threshold = parse.GetValue(Threshold), alpha = parse.GetValue(Alpha);
-            if (threshold is < 0 or > 10 || alpha is <= 0 or >= 1)
-            {
-                throw new ArgumentException($"--threshold must be in [0, 10] and --alpha in (0, 1) (got {threshold} and {alpha})");
-            }
             return new GateSettings(
                 parse.GetValue(Project)!.FullName,
                 filters,
@@ -92,7 +109,7 @@ internal static class Program
                 parse.GetValue(Output)!.FullName,
                 launches,
                 TimeSpan.FromSeconds(timeout),
-                new GateOptions(threshold, alpha));
+                Judge.Read(parse));
         }
     }
 
@@ -165,18 +182,21 @@ internal static class Program
         var baseline = new Option<DirectoryInfo>("--baseline") { Description = "Directory of the reference results (the committed baseline, or the base side).", Required = true };
         var results = new Option<DirectoryInfo>("--results") { Description = "Directory of the results to judge.", Required = true };
         var mode = new Option<GateMode>("--mode") { Description = "Ratio: ratios to in-class baselines (same testbed only). Absolute: times per operation (a same-run A/B).", DefaultValueFactory = _ => GateMode.Ratio };
-        var threshold = new Option<double>("--threshold") { Description = "Worsening tolerated as noise (0.15 = 15%).", DefaultValueFactory = _ => GateOptions.DefaultRatioThreshold };
-        var alpha = new Option<double>("--alpha") { Description = "Significance level of the Mann-Whitney test.", DefaultValueFactory = _ => GateOptions.DefaultAlpha };
+        var judge = new JudgeOptions();
         var markdown = new Option<FileInfo?>("--markdown") { Description = "Also write the table as GitHub markdown to this file." };
         var onlyRerun = new Option<bool>("--ignore-missing") { Description = "Leave out cases absent from the new results (a partial re-run)." };
         var rerunFilter = new Option<FileInfo?>("--rerun-filter") { Description = "Write BenchmarkDotNet --filter patterns (full names) of the regressed cases and their baselines to this file, one per line." };
         var command = new Command("compare", "Compare two result sets; exit 1 on a regression.")
         {
-            baseline, results, mode, threshold, alpha, markdown, onlyRerun, rerunFilter,
+            baseline, results, mode, markdown, onlyRerun, rerunFilter,
         };
+        foreach (var option in judge.All)
+        {
+            command.Options.Add(option);
+        }
         command.SetAction(parse => Guarded(() =>
         {
-            var options = new GateOptions(parse.GetValue(threshold), parse.GetValue(alpha));
+            var options = judge.Read(parse);
             var gateMode = parse.GetValue(mode);
             var oldResults = ResultSetReader.Read(parse.GetValue(baseline)!.FullName);
             var newResults = ResultSetReader.Read(parse.GetValue(results)!.FullName);
