@@ -1,8 +1,10 @@
+#if FASTRECLAIM_FAULT_INJECTION
 namespace FastReclaim;
 
 /// <summary>
 /// Deliberately broken variants of the reclaimer, for tests only: each removes one of the two things that make
-/// reclamation safe, so a torture test can show it notices.
+/// reclamation safe, so a torture test can show it notices. Compiled only into the test build of the library
+/// (<c>FastReclaimFaultInjection=true</c>, see <c>Directory.Build.props</c>); a release build has no such code.
 /// </summary>
 internal enum EpochFault
 {
@@ -15,3 +17,4 @@ internal enum EpochFault
     /// <summary>The advancer moves the epoch without looking at the reader slots (and without the fence).</summary>
     IgnoreReaders,
 }
+#endif

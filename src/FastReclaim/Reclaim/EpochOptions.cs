@@ -54,6 +54,8 @@ public sealed class EpochOptions
             : throw new ArgumentOutOfRangeException(nameof(StallDeadline), value, $"StallDeadline must be positive; got {value}.");
     } = DefaultStallDeadline;
 
-    /// <summary>Test-only: a deliberately broken reclaimer, to show the torture tests catch it.</summary>
+#if FASTRECLAIM_FAULT_INJECTION
+    /// <summary>Test builds only: a deliberately broken reclaimer, to show the torture tests catch it.</summary>
     internal EpochFault Fault { get; init; }
+#endif
 }

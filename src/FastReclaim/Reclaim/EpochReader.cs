@@ -57,9 +57,8 @@ public sealed unsafe class EpochReader : IDisposable
             ThrowCannotEnter(line->Epoch);
         }
 
-        // Plain store, no fence: the same announcement as EpochDomain.Enter, and the same argument (the
-        // advancer's process-wide barrier orders it); see EpochDomain.
-        line->Epoch = Volatile.Read(ref _domain.Global.Value) | EpochDomain.GuardBit;
+        // R1, then R2: the same announcement as EpochDomain.Enter (ReaderLine.Announce).
+        line->Announce(Volatile.Read(ref _domain.Global.Value) | EpochDomain.GuardBit);
     }
 
     /// <summary>Leaves the critical section. Must follow <see cref="Enter"/> on the same thread.</summary>

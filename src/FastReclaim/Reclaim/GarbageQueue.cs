@@ -23,7 +23,7 @@ internal sealed class GarbageQueue
 
     /// <summary>
     /// Seals <paramref name="bag"/> with the global epoch and appends it. The caller has issued the full fence
-    /// that orders its unlinks before this read of the epoch (see <see cref="EpochDomain"/>). The epoch is read
+    /// that orders its unlinks before this read of the epoch (S1 of the ordering argument, README.md). The epoch is read
     /// under the lock, so epochs along the queue never decrease and expired bags are always a prefix.
     /// </summary>
     internal void Push(RetireBag bag, ref long globalEpoch)

@@ -14,7 +14,7 @@ namespace FastReclaim;
 [StructLayout(LayoutKind.Explicit, Size = 2 * CacheLine.GuardBytes + (2 * sizeof(long)))]
 internal struct PaddedEpoch
 {
-    /// <summary>The raw epoch (see <see cref="EpochDomain"/> for its encoding); written only under the advance lock.</summary>
+    /// <summary>The raw epoch (its encoding is in README.md); written only under the advance lock.</summary>
     [FieldOffset(CacheLine.GuardBytes)]
     internal long Value;
 

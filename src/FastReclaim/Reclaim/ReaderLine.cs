@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace FastReclaim;
@@ -38,4 +39,19 @@ internal struct ReaderLine
     /// </summary>
     [FieldOffset(CacheLine.GuardBytes + 3 * sizeof(long))]
     internal long DomainKey;
+
+    /// <summary>
+    /// R2 of the ordering argument (<c>Reclaim/README.md</c>): the owner announces <paramref name="announcement"/>
+    /// with a plain store and no fence. Every place a reader starts announcing an epoch (a guard, a reader handle,
+    /// a QSBR thread going online or coming back from a grace period) goes through here.
+    /// </summary>
+    /// <remarks>
+    /// Why no fence is needed: the advancer runs <see cref="Interlocked.MemoryBarrierProcessWide"/> (A2) before it
+    /// reads the slots (A3), which splits this thread's execution at a full barrier. If the store is before that
+    /// point, the scan sees it; if after, the reader's later loads see everything the advancer saw, including
+    /// the unlink of every item it is about to free. The JIT must not sink the store below the reader's loads of
+    /// the structure; RyuJIT does not reorder a store with later heap loads (liburcu puts a compiler barrier here).
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void Announce(long announcement) => Epoch = announcement;
 }

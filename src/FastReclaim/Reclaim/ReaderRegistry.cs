@@ -9,7 +9,7 @@ namespace FastReclaim;
 /// Publication: a slot is stored into the array before <see cref="ScanLimit"/> is raised (a release store),
 /// and the scanner reads the limit (acquire) before the entries, so a scanner that sees the new limit sees the
 /// slot. A scanner that misses a slot registered concurrently is safe for the reason given in
-/// <see cref="EpochDomain"/>: the scan runs after a process-wide fence, so a registration it cannot see
+/// <c>README.md</c> (the "R2 after P" case): the scan runs after a process-wide fence, so a registration it cannot see
 /// happened after that fence on the registering thread, and so did that thread's first pin and every load
 /// it makes under it.
 /// </remarks>

@@ -15,15 +15,16 @@ internal sealed class RetireBag
     /// </summary>
     internal const int Capacity = 64;
 
-    private Words _items;
-    private Words _functions;
-    private Callbacks _actions;
-    private bool _hasActions;
+    private Items _items;
+    private Callbacks _callbacks;
+
+    /// <summary>True once a delegate callback was added: <see cref="Reset"/> must then drop the references.</summary>
+    private bool _holdsReferences;
 
     /// <summary>Items in the bag.</summary>
     internal int Count;
 
-    /// <summary>Raw global epoch the bag was sealed with (read after a full fence; see <see cref="EpochDomain"/>).</summary>
+    /// <summary>Raw global epoch the bag was sealed with (read after a full fence: S1, S2 of the ordering argument in README.md).</summary>
     internal long SealedEpoch;
 
     /// <summary><see cref="System.Diagnostics.Stopwatch"/> timestamp of the seal: the start of the bag's grace period.</summary>
@@ -34,25 +35,18 @@ internal sealed class RetireBag
 
     internal bool IsFull => Count == Capacity;
 
-    /// <summary>Adds an item freed by a static function (<c>delegate*&lt;nint, void&gt;</c> as an address).</summary>
+    /// <summary>Adds an item and its callback.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void Add(nint item, nint function)
+    internal void Add(nint item, RetireCallback free)
     {
         int i = Count;
         _items[i] = item;
-        _functions[i] = function;
-        Count = i + 1;
-    }
+        _callbacks[i] = free;
+        if (free.HoldsReference)
+        {
+            _holdsReferences = true;
+        }
 
-    /// <summary>Adds an item freed by a delegate.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void Add(nint item, Action<nint> action)
-    {
-        int i = Count;
-        _items[i] = item;
-        _functions[i] = 0;
-        _actions[i] = action;
-        _hasActions = true;
         Count = i + 1;
     }
 
@@ -60,21 +54,13 @@ internal sealed class RetireBag
     /// Runs every callback once, in retire order. A callback that throws does not stop the others; its
     /// exception is added to <paramref name="errors"/>.
     /// </summary>
-    internal unsafe void Run(ref List<Exception>? errors)
+    internal void Run(ref List<Exception>? errors)
     {
         for (int i = 0; i < Count; i++)
         {
             try
             {
-                nint function = _functions[i];
-                if (function != 0)
-                {
-                    ((delegate*<nint, void>)function)(_items[i]);
-                }
-                else
-                {
-                    _actions[i]!(_items[i]);
-                }
+                _callbacks[i].Invoke(_items[i]);
             }
             catch (Exception e)
             {
@@ -86,10 +72,10 @@ internal sealed class RetireBag
     /// <summary>Empties the bag for reuse, dropping its delegate references so they can be collected.</summary>
     internal void Reset()
     {
-        if (_hasActions)
+        if (_holdsReferences)
         {
-            ((Span<Action<nint>?>)_actions)[..Count].Clear();
-            _hasActions = false;
+            ((Span<RetireCallback>)_callbacks)[..Count].Clear();
+            _holdsReferences = false;
         }
 
         Count = 0;
@@ -97,7 +83,7 @@ internal sealed class RetireBag
     }
 
     [InlineArray(Capacity)]
-    private struct Words
+    private struct Items
     {
         private nint _element0;
     }
@@ -105,6 +91,6 @@ internal sealed class RetireBag
     [InlineArray(Capacity)]
     private struct Callbacks
     {
-        private Action<nint>? _element0;
+        private RetireCallback _element0;
     }
 }

@@ -8,15 +8,20 @@ public class ParticipantReleaseTests
     public void Slot_Of_An_Exited_Thread_Is_Released_By_Its_Finalizer_Without_A_Sweep()
     {
         using var domain = new EpochDomain();
+        int registeredWhileAlive = 0;
         var thread = new Thread(() =>
         {
             using (domain.Enter())
             {
             }
+
+            // Read before the thread exits: once it has, a GC started by any test running in parallel may
+            // already have finalized the slot.
+            registeredWhileAlive = domain.Stats.RegisteredThreads;
         });
         thread.Start();
         thread.Join();
-        Assert.Equal(1, domain.Stats.RegisteredThreads);
+        Assert.Equal(1, registeredWhileAlive);
 
         AssertReleasedByFinalizers(domain);
     }
@@ -25,8 +30,7 @@ public class ParticipantReleaseTests
     public void Reader_Handle_Dropped_Without_Dispose_Is_Released_By_Its_Finalizer()
     {
         using var domain = new EpochDomain();
-        RegisterAndDrop(domain);
-        Assert.Equal(1, domain.Stats.RegisteredThreads);
+        Assert.Equal(1, RegisterAndDrop(domain));
 
         AssertReleasedByFinalizers(domain);
     }
@@ -74,8 +78,16 @@ public class ParticipantReleaseTests
         }
     }
 
+    /// <summary>Registers a handle, enters it and drops it; returns the registered count while the handle was still reachable.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void RegisterAndDrop(EpochDomain domain) => domain.RegisterReader().Enter();
+    private static int RegisterAndDrop(EpochDomain domain)
+    {
+        EpochReader reader = domain.RegisterReader();
+        reader.Enter();
+        int registered = domain.Stats.RegisteredThreads;
+        GC.KeepAlive(reader);
+        return registered;
+    }
 
     /// <summary>Runs the GC and finalizers (a few rounds at most) until the domain has no registered thread left.</summary>
     private static void AssertReleasedByFinalizers(EpochDomain domain)

@@ -1,0 +1,127 @@
+using System.Runtime.CompilerServices;
+
+namespace FastReclaim;
+
+// Read side: guards, reader handles, QSBR, and how a thread finds its slot's line.
+public sealed partial class EpochDomain
+{
+    /// <summary>
+    /// Enters a critical section on the calling thread: nothing retired from now on is freed before the
+    /// returned guard is disposed. Nests: an inner guard costs a load and a store and changes nothing.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe EpochGuard Enter()
+    {
+        ReaderLine* line = CachedThreadLine();
+
+        // R1, then R2 (ReaderLine.Announce: a plain store, no fence; the argument is in README.md).
+        // Only a thread that announces nothing takes the global epoch; an inner guard (GuardBit already set) and a
+        // QSBR thread that is online (entering is not a quiescent point) keep their announcement, the inner guard
+        // by storing the same value back.
+        long previous = line->Epoch;
+        long global = Volatile.Read(ref Global.Value);
+        line->Announce((previous == Inactive ? global : previous) | GuardBit);
+        return new EpochGuard(line, previous);
+    }
+
+    /// <summary>
+    /// Registers an explicit reader handle: a participant of its own whose <see cref="EpochReader.Enter"/> and
+    /// <see cref="EpochReader.Exit"/> skip the thread-static lookup. Dispose it when done.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
+    public EpochReader RegisterReader()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var slot = new ReaderSlot(this, owner: null);
+        Register(slot);
+        return new EpochReader(this, slot);
+    }
+
+    /// <summary>
+    /// QSBR: declares that the calling thread, which is <see cref="Online"/>, holds no reference into the shared
+    /// structure right now. Between two quiescent points an online thread reads with no guard at all.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The thread is not online, or is inside a guard.</exception>
+    /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void Quiescent()
+    {
+        ReaderLine* line = CachedThreadLine();
+        long announced = line->Epoch;
+        if (announced == Inactive || (announced & GuardBit) != 0)
+        {
+            ThrowNotQuiescentHere(nameof(Quiescent), announced);
+        }
+
+        // Release store: every read made since the last quiescent point is complete before the advancer can
+        // see the newer epoch. Reads after it are ordered by the advancer's barrier, as for Enter.
+        Volatile.Write(ref line->Epoch, Volatile.Read(ref Global.Value));
+    }
+
+    /// <summary>
+    /// QSBR: the calling thread starts reading without guards; it must call <see cref="Quiescent"/> regularly
+    /// (or the epoch stalls) and <see cref="Offline"/> before it blocks or exits. Calling it again is harmless.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The thread is inside a guard.</exception>
+    /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
+    public unsafe void Online()
+    {
+        ReaderLine* line = CachedThreadLine();
+        long announced = line->Epoch;
+        if ((announced & GuardBit) != 0)
+        {
+            ThrowNotQuiescentHere(nameof(Online), announced);
+        }
+
+        if (announced == Inactive)
+        {
+            // R2 (ReaderLine.Announce), without the guard bit.
+            line->Announce(Volatile.Read(ref Global.Value));
+        }
+    }
+
+    /// <summary>QSBR: the calling thread stops reading (it is skipped by grace periods). Calling it again is harmless.</summary>
+    /// <exception cref="InvalidOperationException">The thread is inside a guard.</exception>
+    /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
+    public void Offline()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ReaderSlot? slot = ThreadSlots.Find(this);
+        if (slot is null)
+        {
+            return;
+        }
+
+        long announced = slot.Line.Epoch;
+        if ((announced & GuardBit) != 0)
+        {
+            ThrowNotQuiescentHere(nameof(Offline), announced);
+        }
+
+        // Release store, as for leaving a guard.
+        Volatile.Write(ref slot.Line.Epoch, Inactive);
+    }
+
+    /// <summary>
+    /// The line of the calling thread's slot (<see cref="CurrentThreadSlot"/>'s), found through the thread's
+    /// cached pointer when it is this domain's: the read side's lookup (<see cref="ThreadSlots.LastLine"/>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe ReaderLine* CachedThreadLine()
+    {
+        ReaderLine* line = ThreadSlots.LastLine;
+        if (line == null || line->DomainKey != Key)
+        {
+            line = CurrentThreadSlot().LinePointer;
+        }
+
+        return line;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void ThrowNotQuiescentHere(string operation, long announced) =>
+        throw new InvalidOperationException((announced & GuardBit) != 0
+            ? $"EpochDomain.{operation} was called inside a guard; leave every guard first."
+            : $"EpochDomain.{operation} was called on a thread that is not online; call Online first.");
+}
