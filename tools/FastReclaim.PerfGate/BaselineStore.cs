@@ -20,14 +20,12 @@ internal static class BaselineStore
 
     private static readonly string[] OwnedSuffixes = [ResultSetReader.ReportSuffix, ResultSetReader.BaselinesSuffix, MarkdownSuffix];
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
-
     /// <summary>The directory of <paramref name="testbed"/>'s baseline under <paramref name="root"/>.</summary>
     public static string DirectoryOf(string root, Testbed testbed) => Path.Combine(root, testbed.Id);
 
     /// <summary>Whether <paramref name="directory"/> holds an accepted result set.</summary>
     public static bool Exists(string directory) =>
-        Directory.Exists(directory) && Directory.EnumerateFiles(directory, "*" + ResultSetReader.ReportSuffix).Any();
+        Directory.Exists(directory) && Directory.EnumerateFiles(directory, "*" + ResultSetReader.ReportSuffix, SearchOption.AllDirectories).Any();
 
     /// <summary>
     /// Makes the results in <paramref name="resultsDirectory"/> the baseline of their testbed under
@@ -40,21 +38,30 @@ internal static class BaselineStore
         var accepted = ResultSetReader.Read(resultsDirectory); // refuse to replace a baseline by something unreadable
         var testbed = accepted.Testbed
             ?? throw new InvalidDataException($"'{resultsDirectory}' records no testbed ({Testbed.FileName}): measure it with 'perfgate run'");
-        string[] incoming = [.. OwnedFiles(resultsDirectory, SearchOption.AllDirectories)];
         string directory = DirectoryOf(root, testbed);
+        // Each launch's reports keep their launch directory, so the launches are read back apart (Merge).
+        string[] launches = ResultSetReader.LaunchDirectories(resultsDirectory);
+        var incoming = (launches.Length == 0 ? [(From: resultsDirectory, Into: directory)] : launches.Select(l => (From: l, Into: Path.Combine(directory, Path.GetFileName(l)))))
+            .SelectMany(l => OwnedFiles(l.From, SearchOption.AllDirectories).Select(f => (File: f, Into: l.Into)))
+            .ToList();
 
         Directory.CreateDirectory(directory);
         foreach (string stale in OwnedFiles(directory, SearchOption.TopDirectoryOnly))
         {
             File.Delete(stale);
         }
-        foreach (string file in incoming)
+        foreach (string staleLaunch in ResultSetReader.LaunchDirectories(directory))
         {
-            File.Copy(file, Path.Combine(directory, Path.GetFileName(file)), overwrite: true);
+            Directory.Delete(staleLaunch, recursive: true);
+        }
+        foreach (var (file, into) in incoming)
+        {
+            Directory.CreateDirectory(into);
+            File.Copy(file, Path.Combine(into, Path.GetFileName(file)), overwrite: true);
         }
         testbed.Save(directory);
         var record = new Accepted(commit, DateTime.UtcNow, testbed.Id, accepted.Count, note);
-        File.WriteAllText(Path.Combine(directory, AcceptedFile), JsonSerializer.Serialize(record, Json));
+        File.WriteAllText(Path.Combine(directory, AcceptedFile), JsonSerializer.Serialize(record, GateJson.Options));
         File.WriteAllText(Path.Combine(directory, MachineFile), DescribeMachine(accepted, testbed, record));
         return (accepted, directory);
     }
@@ -62,9 +69,16 @@ internal static class BaselineStore
     /// <summary>The most recently accepted baseline of any testbed under <paramref name="root"/>; null when none.</summary>
     public static Accepted? Newest(string root) =>
         !Directory.Exists(root) ? null : Directory.EnumerateFiles(root, AcceptedFile, SearchOption.AllDirectories)
-            .Select(f => JsonSerializer.Deserialize<Accepted>(File.ReadAllText(f))
-                         ?? throw new InvalidDataException($"'{f}' holds no accepted baseline"))
+            .Select(f => Read(Path.GetDirectoryName(f)!))
             .MaxBy(a => a.AcceptedUtc);
+
+    /// <summary>What was recorded when the baseline in <paramref name="directory"/> was accepted.</summary>
+    public static Accepted Read(string directory)
+    {
+        string path = Path.Combine(directory, AcceptedFile);
+        return JsonSerializer.Deserialize<Accepted>(File.ReadAllText(path))
+               ?? throw new InvalidDataException($"'{path}' holds no accepted baseline");
+    }
 
     private static IEnumerable<string> OwnedFiles(string directory, SearchOption scope) =>
         Directory.EnumerateFiles(directory, "*", scope)

@@ -46,6 +46,32 @@ internal sealed class BenchmarkProject
     /// <c>results/</c> holds the reports) and records the testbed there.
     /// </summary>
     public void Run(IReadOnlyList<string> filters, string artifacts, IReadOnlyList<string> benchmarkArguments, TimeSpan budget)
+        => Run(filters, artifacts, benchmarkArguments, budget, launches: 1);
+
+    /// <summary>
+    /// <paramref name="launches"/> runs one after another, into <c>launch-0</c>, <c>launch-1</c>, ... under
+    /// <paramref name="artifacts"/> (one run goes straight into it), which <see cref="ResultSetReader.Read(string)"/>
+    /// reads back as one set.
+    /// </summary>
+    public void Run(IReadOnlyList<string> filters, string artifacts, IReadOnlyList<string> benchmarkArguments, TimeSpan budget, int launches)
+    {
+        if (launches == 1)
+        {
+            RunOnce(filters, artifacts, benchmarkArguments, budget);
+            return;
+        }
+        if (Directory.Exists(artifacts))
+        {
+            Directory.Delete(artifacts, recursive: true);
+        }
+        for (int launch = 0; launch < launches; launch++)
+        {
+            RunOnce(filters, Path.Combine(artifacts, ResultSetReader.LaunchPrefix + launch.ToString(System.Globalization.CultureInfo.InvariantCulture)), benchmarkArguments, budget);
+        }
+        Testbed.Current().Save(artifacts);
+    }
+
+    private void RunOnce(IReadOnlyList<string> filters, string artifacts, IReadOnlyList<string> benchmarkArguments, TimeSpan budget)
     {
         if (Directory.Exists(artifacts))
         {

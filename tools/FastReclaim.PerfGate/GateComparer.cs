@@ -66,7 +66,12 @@ internal static class GateComparer
         double stretch = 1 + options.RatioThreshold;
         double pSlower = Statistics.MannWhitneyGreater(newValues, [.. oldValues.Select(r => r * stretch)]);
         double pFaster = Statistics.MannWhitneyGreater(oldValues, [.. newValues.Select(r => r * stretch)]);
-        bool slower = pSlower < options.Alpha;
+        // Significance over iterations alone would treat a launch's one draw of code placement as many
+        // independent draws: a case the old side measured in several launches is slower only when the new median
+        // is also beyond the threshold above the slowest old launch, i.e. outside the spread the old code showed
+        // from process to process. With one old launch this is the old median, and the rule is the plain test.
+        bool slower = pSlower < options.Alpha
+                      && Statistics.Median(newValues) > stretch * LaunchValuesOf(oldResults, previous, mode).DefaultIfEmpty(double.NegativeInfinity).Max();
         var verdict = (slower, moreMemory) switch
         {
             (true, true) => Verdict.SlowerAndMoreMemory,
@@ -95,6 +100,10 @@ internal static class GateComparer
     /// <summary>The per-iteration sample the mode judges: ratios to the in-class baseline, or the case's own times.</summary>
     private static IReadOnlyList<double> SampleOf(ResultSet results, BenchmarkResult result, GateMode mode) =>
         mode == GateMode.Ratio ? results.RatiosOf(result) : result.NanosecondsPerOperation;
+
+    /// <summary>The per-launch medians the mode judges: launch ratios to the in-class baseline, or launch times.</summary>
+    private static IReadOnlyList<double> LaunchValuesOf(ResultSet results, BenchmarkResult result, GateMode mode) =>
+        mode == GateMode.Ratio ? results.LaunchRatiosOf(result) : result.Launches;
 
     private static double ValueOf(ResultSet results, BenchmarkResult result, GateMode mode) => Median(SampleOf(results, result, mode));
 

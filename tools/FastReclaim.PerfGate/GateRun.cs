@@ -28,8 +28,9 @@ internal sealed record GateSettings(
 }
 
 /// <summary>
-/// The two ways the gate measures. <see cref="AgainstBaseline"/>: the candidate alone, against the committed
-/// baseline of this testbed, by ratios (<see cref="GateMode.Ratio"/>). <see cref="AgainstCommit"/>: candidate
+/// The two ways the gate measures. <see cref="AgainstBaseline"/>: the candidate alone (one launch; a flagged case
+/// again in <see cref="GateSettings.Launches"/> launches), against the committed baseline of this testbed
+/// (accepted from as many launches), by ratios (<see cref="GateMode.Ratio"/>). <see cref="AgainstCommit"/>: candidate
 /// and base built side by side and measured interleaved in this run, by their own times
 /// (<see cref="GateMode.Absolute"/>), for a runner no committed baseline describes. Either way a case flagged
 /// as regressed is measured once more, alone, and only a regression seen twice fails: on a noisy shared runner
@@ -55,9 +56,9 @@ internal static class GateRun
         }
 
         string[] flagged = [.. Program.RerunFilter(first, ResultSetReader.Read(run))];
-        Console.WriteLine($"perf gate: regression flagged; measuring {string.Join(' ', flagged)} once more to confirm");
+        Console.WriteLine($"perf gate: regression flagged; measuring {string.Join(' ', flagged)} once more, in {settings.Launches} launches, to confirm");
         string rerun = Path.Combine(settings.Output, "rerun");
-        candidate.Run(flagged, rerun, settings.BenchmarkArguments, settings.RunBudget);
+        candidate.Run(flagged, rerun, settings.BenchmarkArguments, settings.RunBudget, settings.Launches);
         var second = Judge(baseline, ResultSetReader.Read(rerun), settings, GateMode.Ratio, "gate-rerun.md", partial: true);
         return Finish(second, clock, GateMode.Ratio, rerun: true);
     }

@@ -70,7 +70,7 @@ internal static class Program
         public readonly Option<FileInfo?> FilterFile = new("--filter-file") { Description = "A file of --filter globs, one per line (# comments)." };
         public readonly Option<DirectoryInfo> Output = new("--output") { Description = "Where logs, results and tables go.", DefaultValueFactory = _ => new DirectoryInfo("artifacts/perfgate") };
         public readonly Option<string> BuildArguments = new("--build-args") { Description = "MSBuild arguments for the candidate's build only, e.g. \"-p:Flag=true\".", DefaultValueFactory = _ => "" };
-        public readonly Option<int> Launches = new("--launches") { Description = "A/B: launches per side, interleaved.", DefaultValueFactory = _ => GateSettings.DefaultLaunches };
+        public readonly Option<int> Launches = new("--launches") { Description = "Launches (processes) to measure: per side, interleaved, for ab and gate's relative mode; for run (what accept takes). The candidate of gate's ratio mode runs once.", DefaultValueFactory = _ => GateSettings.DefaultLaunches };
         public readonly Option<int> RunTimeout = new("--run-timeout") { Description = "Seconds one benchmark process may take.", DefaultValueFactory = _ => 300 };
         public readonly JudgeOptions Judge = new();
 
@@ -129,7 +129,8 @@ internal static class Program
             var testbed = Testbed.Current();
             string own = BaselineStore.DirectoryOf(root, testbed);
             Console.WriteLine($"perf gate: this runner's testbed is {testbed}");
-            if (BaselineStore.Exists(own))
+            bool matching = BaselineStore.Exists(own);
+            if (matching && ResultSetReader.Read(own).HasInClassBaselines)
             {
                 return GateRun.AgainstBaseline(settings, own);
             }
@@ -138,8 +139,10 @@ internal static class Program
                 Console.WriteLine($"perf gate: no baseline under {root} has been accepted yet, skipped (create one with 'perfgate run' then 'perfgate accept')");
                 return Passed;
             }
-            Console.WriteLine($"perf gate: no committed baseline for this testbed; relative mode against the newest accepted commit ({accepted.Testbed}, {accepted.AcceptedUtc:yyyy-MM-dd HH:mm} UTC)");
-            return GateRun.AgainstCommit(settings, accepted.Commit);
+            Console.WriteLine(matching
+                ? $"perf gate: the baseline of this testbed names no in-class baselines (no *{ResultSetReader.BaselinesSuffix}), so ratios cannot be judged; relative mode against its commit"
+                : $"perf gate: no committed baseline for this testbed; relative mode against the newest accepted commit ({accepted.Testbed}, {accepted.AcceptedUtc:yyyy-MM-dd HH:mm} UTC)");
+            return GateRun.AgainstCommit(settings, matching ? BaselineStore.Read(own).Commit : accepted.Commit);
         }));
         return command;
     }
@@ -170,8 +173,8 @@ internal static class Program
             var settings = measure.Read(parse, benchmarkArguments);
             Directory.CreateDirectory(settings.Output);
             var project = BenchmarkProject.Build(settings.Project, settings.BuildArguments, Path.Combine(settings.Output, "build.log"), GateSettings.BuildBudget);
-            project.Run(settings.Filters, settings.Output, settings.BenchmarkArguments, settings.RunBudget);
-            Console.WriteLine($"measured {ResultSetReader.Read(settings.Output).Count} cases into {settings.Output} on {Testbed.Current()}");
+            project.Run(settings.Filters, settings.Output, settings.BenchmarkArguments, settings.RunBudget, settings.Launches);
+            Console.WriteLine($"measured {ResultSetReader.Read(settings.Output).Count} cases in {settings.Launches} launch(es) into {settings.Output} on {Testbed.Current()}");
             return Passed;
         }));
         return command;

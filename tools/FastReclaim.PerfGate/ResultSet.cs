@@ -39,11 +39,30 @@ internal sealed class ResultSet
                 return g.First() with
                 {
                     NanosecondsPerOperation = [.. g.SelectMany(r => r.NanosecondsPerOperation)],
+                    LaunchMedians = [.. g.SelectMany(r => r.Launches)],
                     AllocatedBytesPerOperation = least?.AllocatedBytesPerOperation,
                     AllocationOperations = least?.AllocationOperations ?? 0,
                 };
             });
         return new ResultSet(merged, launches[0].Machine, launches[0].Testbed);
+    }
+
+    /// <summary>
+    /// The case's median over its in-class baseline's median, launch by launch (as many as both have); empty
+    /// when the case has no baseline in this set.
+    /// </summary>
+    public IReadOnlyList<double> LaunchRatiosOf(BenchmarkResult result)
+    {
+        var baseline = result.BaselineFullName is { } name ? Find(name) : null;
+        if (baseline is null)
+        {
+            return [];
+        }
+        var launches = result.Launches;
+        var baselineLaunches = baseline.Launches;
+        return [.. Enumerable.Range(0, Math.Min(launches.Count, baselineLaunches.Count))
+            .Where(i => baselineLaunches[i] > 0)
+            .Select(i => launches[i] / baselineLaunches[i])];
     }
 
     /// <summary>Every case, in a stable order (suite, then name).</summary>
@@ -58,6 +77,13 @@ internal sealed class ResultSet
     public Testbed? Testbed { get; }
 
     public int Count => byName.Count;
+
+    /// <summary>
+    /// Whether any case is divided by an in-class baseline, which ratio mode needs. BenchmarkDotNet's JSON does not
+    /// say which case is a class's baseline; a project tells it in <see cref="ResultSetReader.BaselinesSuffix"/>
+    /// files (FastReclaim's benchmarks write them), or is gated in relative mode only.
+    /// </summary>
+    public bool HasInClassBaselines => byName.Values.Any(r => r.BaselineFullName is not null && !r.IsBaseline);
 
     public BenchmarkResult? Find(string fullName) => byName.GetValueOrDefault(fullName);
 

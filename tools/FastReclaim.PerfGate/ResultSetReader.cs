@@ -17,11 +17,24 @@ internal static class ResultSetReader
     /// <summary>The launches of one side of an interleaved run, one directory each, as one set (<see cref="ResultSet.Merge"/>).</summary>
     public static ResultSet Read(IEnumerable<string> directories) => ResultSet.Merge([.. directories.Select(Read)]);
 
+    /// <summary>Subdirectories of a result set measured in several launches: <c>launch-0</c>, <c>launch-1</c>, ...</summary>
+    public const string LaunchPrefix = "launch-";
+
+    /// <summary>
+    /// The result set in <paramref name="directory"/>: every report under it, or, when it holds
+    /// <see cref="LaunchPrefix"/> subdirectories (several launches of one build), their launches merged.
+    /// </summary>
     public static ResultSet Read(string directory)
     {
         if (!Directory.Exists(directory))
         {
             throw new DirectoryNotFoundException($"result directory '{directory}' does not exist");
+        }
+        string[] launches = LaunchDirectories(directory);
+        if (launches.Length > 0)
+        {
+            var merged = ResultSet.Merge([.. launches.Select(Read)]);
+            return new ResultSet(merged.All, merged.Machine, Testbed.Load(directory) ?? merged.Testbed);
         }
         string[] reports = Directory.GetFiles(directory, "*" + ReportSuffix, SearchOption.AllDirectories);
         if (reports.Length == 0)
@@ -48,6 +61,13 @@ internal static class ResultSetReader
         }
         return new ResultSet(results, machine, Testbed.Load(directory));
     }
+
+    /// <summary>The launch subdirectories of <paramref name="directory"/>, in launch order; empty for one launch.</summary>
+    public static string[] LaunchDirectories(string directory) => [.. Directory.GetDirectories(directory, LaunchPrefix + "*")
+        .Select(d => (Path: d, Index: int.TryParse(Path.GetFileName(d).AsSpan(LaunchPrefix.Length), out int i) ? i : -1))
+        .Where(d => d.Index >= 0)
+        .OrderBy(d => d.Index)
+        .Select(d => d.Path)];
 
     /// <summary>By DisplayInfo: the case's name unique in its run, and its baseline's.</summary>
     private static Dictionary<string, (string Name, string? Baseline)> ReadIdentities(string path)

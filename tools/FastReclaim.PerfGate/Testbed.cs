@@ -39,8 +39,6 @@ internal sealed record Testbed(
 {
     public const string FileName = "testbed.json";
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
-
     /// <summary>
     /// The testbed as a directory name, e.g. <c>amd-19h-11h-v512-2c-linux-net10.0</c>: every field that decides
     /// whether two runs may be compared, and nothing else (not the brand string, which differs between steppings
@@ -70,7 +68,7 @@ internal sealed record Testbed(
     public void Save(string directory)
     {
         Directory.CreateDirectory(directory);
-        File.WriteAllText(Path.Combine(directory, FileName), JsonSerializer.Serialize(this, Json));
+        File.WriteAllText(Path.Combine(directory, FileName), JsonSerializer.Serialize(this, GateJson.Options));
     }
 
     /// <summary>The testbed recorded in <paramref name="directory"/>, or null when none was.</summary>

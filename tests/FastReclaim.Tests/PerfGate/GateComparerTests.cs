@@ -182,6 +182,30 @@ public class GateComparerTests
     }
 
     [Fact]
+    public void A_Case_Within_The_Spread_Of_The_Old_Launches_Is_Not_A_Regression()
+    {
+        // The guard case measured 0.98 and 1.37 ns in two processes of one build: two launches of the old side
+        // in the fast mode, one in the slow mode. Three new launches all in the slow mode are significant over
+        // iterations (p < 0.01 on 45 against 45) but inside what the old code showed from process to process.
+        var old = Launches(Run(seed: 1, caseNs: 0.72 * CaseNs), Run(seed: 2, caseNs: 0.72 * CaseNs), Run(seed: 3));
+        var slowMode = Launches(Run(seed: 4), Run(seed: 5), Run(seed: 6));
+
+        Assert.Equal(Verdict.Same, Single(GateComparer.Compare(old, slowMode, Options), CaseName).Verdict);
+        Assert.Equal(Verdict.Same, Single(GateComparer.Compare(old, slowMode, Options, GateMode.Absolute), CaseName).Verdict);
+    }
+
+    [Fact]
+    public void A_Case_Beyond_The_Slowest_Old_Launch_Is_A_Regression()
+    {
+        var old = Launches(Run(seed: 1, caseNs: 0.72 * CaseNs), Run(seed: 2, caseNs: 0.72 * CaseNs), Run(seed: 3));
+
+        var rows = GateComparer.Compare(old, Run(seed: 4, caseNs: 1.3 * CaseNs), Options);
+
+        Assert.Equal(Verdict.Slower, Single(rows, CaseName).Verdict);
+        Assert.Equal(3, old.Find(CaseName)!.Launches.Count);
+    }
+
+    [Fact]
     public void Rerun_Filter_Names_The_Regressed_Case_And_Its_Baseline()
     {
         var current = Run(seed: 2, caseNs: 2 * CaseNs);
@@ -191,6 +215,8 @@ public class GateComparerTests
 
         Assert.Equal([CaseName, BaselineName], filter);
     }
+
+    private static ResultSet Launches(params ResultSet[] launches) => ResultSet.Merge(launches);
 
     private static Comparison Single(IReadOnlyList<Comparison> rows, string fullName) => rows.Single(r => r.FullName == fullName);
 

@@ -182,6 +182,29 @@ public sealed class ResultSetReaderTests : IDisposable
     }
 
     [Fact]
+    public void Launch_Directories_Are_Read_As_One_Set_And_Accepted_Apart()
+    {
+        string measured = Path.Combine(directory, "measured");
+        foreach (string launch in new[] { "launch-0", "launch-1" })
+        {
+            string results = Directory.CreateDirectory(Path.Combine(measured, launch, "results")).FullName;
+            File.WriteAllText(Path.Combine(results, "Bench.ScanBenchmarks" + ResultSetReader.ReportSuffix), Report);
+            File.WriteAllText(Path.Combine(results, "Bench.ScanBenchmarks" + ResultSetReader.BaselinesSuffix), Baselines);
+        }
+        Zen3.Save(measured);
+
+        var set = ResultSetReader.Read(measured);
+        var (_, into) = BaselineStore.Accept(measured, Path.Combine(directory, "baseline"), "abc", "");
+
+        Assert.Equal([150, 160, 150, 160], set.Find("Bench.ScanBenchmarks.ScalarLoop(Size: 4096)")!.NanosecondsPerOperation);
+        Assert.Equal([155, 155], set.Find("Bench.ScanBenchmarks.ScalarLoop(Size: 4096)")!.Launches);
+        Assert.Equal(Zen3, set.Testbed);
+        Assert.Equal(["launch-0", "launch-1"], ResultSetReader.LaunchDirectories(into).Select(Path.GetFileName));
+        Assert.True(BaselineStore.Exists(into));
+        Assert.Equal(set.Find("Bench.ScanBenchmarks.ScalarLoop(Size: 4096)")!.Launches, ResultSetReader.Read(into).Find("Bench.ScanBenchmarks.ScalarLoop(Size: 4096)")!.Launches);
+    }
+
+    [Fact]
     public void Launches_Merge_Into_One_Sample_Per_Case_With_The_Least_Allocation()
     {
         var first = new ResultSet([new BenchmarkResult("S.A", "S", "A", "", null, [1, 2], 40, 1000)], "m");
