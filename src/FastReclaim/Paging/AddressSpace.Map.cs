@@ -75,10 +75,10 @@ public sealed unsafe partial class AddressSpace
                 WriteEntry(table, first + i, (physical + ((ulong)i * leafSpan)) | leafBits);
             }
 
-            ref PageDescriptor descriptor = ref DescriptorOf(table);
+            ref TableDescriptor descriptor = ref DescriptorOf(table);
             if (leafLevel == PteLevel)
             {
-                descriptor.Spare += (ushort)count;
+                descriptor.PresentEntries += (ushort)count;
             }
 
             TableLock.Exit(ref descriptor);
@@ -91,52 +91,6 @@ public sealed unsafe partial class AddressSpace
             }
 
             cursor += done;
-        }
-    }
-
-    /// <summary>
-    /// Sets the flags of every leaf mapped in the range (holes are skipped); physical addresses are kept.
-    /// </summary>
-    /// <param name="va">First address, 4 KiB-aligned, canonical.</param>
-    /// <param name="length">Bytes, a non-zero multiple of 4 KiB; the range must not split a 2 MiB or 1 GiB leaf.</param>
-    /// <param name="flags">New leaf flags; <see cref="PageFlags.Present"/> is implied.</param>
-    /// <exception cref="ArgumentException">Bad range or flags (the message names the value); nothing is changed.</exception>
-    /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
-    public void Protect(ulong va, ulong length, PageFlags flags)
-    {
-        ulong last = CheckRange(va, length, PageBytes);
-        if (((ulong)flags & ~LeafFlagMask) != 0)
-        {
-            throw new ArgumentException($"Flags 0x{(ulong)flags:X} contain bits that are not page flags (0x{(ulong)flags & ~LeafFlagMask:X}).", nameof(flags));
-        }
-
-        ThrowIfDisposed();
-        CheckNoSplitLeaf(va, last);
-        using EpochGuard guard = _epoch.Enter();
-        var op = new ProtectOp((ulong)flags | PresentBit);
-        WalkRange(ref op, va, last);
-    }
-
-    /// <summary>Protect as a range operation: rewrites the flags of the leaves, keeps every table.</summary>
-    private readonly struct ProtectOp(ulong flags) : IRangeOp
-    {
-        public void LeavesLocked(nint table, int level, int first, int last)
-        {
-            for (int i = first; i <= last; i++)
-            {
-                ulong entry = ReadEntry(table, i);
-                if ((entry & PresentBit) != 0 && IsLeaf(entry, level))
-                {
-                    WriteEntry(table, i, (entry & (FrameMask | PageSizeBit)) | flags);
-                }
-            }
-        }
-
-        public void ReleasePteTable(nint pmd, int index, nint pte, ref PageDescriptor descriptor, ulong pteBase, bool wholeSpan) => TableLock.Exit(ref descriptor);
-
-        public void TableDone(nint parent, int index, nint child, int childLevel, ulong childBase, ulong childLast)
-        {
-            // Protect frees no table.
         }
     }
 
@@ -184,9 +138,9 @@ public sealed unsafe partial class AddressSpace
             {
                 // Allocate outside the lock; a page that loses the race was never published and is freed at once.
                 nint fresh = AllocateTable(current - 1);
-                ref PageDescriptor descriptor = ref DescriptorOf(table);
+                ref TableDescriptor descriptor = ref DescriptorOf(table);
                 TableLock.Enter(ref descriptor);
-                bool dead = IsDead(ref descriptor);
+                bool dead = descriptor.IsDead;
                 entry = ReadEntry(table, index);
                 if (!dead && (entry & PresentBit) == 0)
                 {
@@ -217,9 +171,9 @@ public sealed unsafe partial class AddressSpace
             table = TableOf(entry);
         }
 
-        ref PageDescriptor target = ref DescriptorOf(table);
+        ref TableDescriptor target = ref DescriptorOf(table);
         TableLock.Enter(ref target);
-        if (IsDead(ref target))
+        if (target.IsDead)
         {
             TableLock.Exit(ref target);
             goto Retry;
@@ -252,7 +206,7 @@ public sealed unsafe partial class AddressSpace
     /// </summary>
     private bool TryFreeEmptySubtreeLocked(nint parent, int index, nint child)
     {
-        ref PageDescriptor descriptor = ref DescriptorOf(child);
+        ref TableDescriptor descriptor = ref DescriptorOf(child);
         TableLock.Enter(ref descriptor);
         bool empty = true;
         if (descriptor.Level > PteLevel)

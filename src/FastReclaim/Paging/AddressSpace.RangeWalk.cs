@@ -20,14 +20,14 @@ public sealed unsafe partial class AddressSpace
         /// Changes the leaves among entries <paramref name="first"/>..<paramref name="last"/> of a live table at
         /// <paramref name="level"/>. The walker holds the table's lock.
         /// </summary>
-        void LeavesLocked(nint table, int level, int first, int last);
+        void ChangeLeaves(nint table, int level, int first, int last);
 
         /// <summary>
-        /// Called right after <see cref="LeavesLocked"/> on a PTE table, with its lock still held: releases the
+        /// Called right after <see cref="ChangeLeaves"/> on a PTE table, with its lock still held: releases the
         /// lock, and may first reclaim the table (<see cref="Zap"/>), whose fast path needs that lock held.
         /// <paramref name="wholeSpan"/> says the range covers the table's whole span.
         /// </summary>
-        void ReleasePteTable(nint pmd, int index, nint pte, ref PageDescriptor descriptor, ulong pteBase, bool wholeSpan);
+        void UnlockPteTable(nint pmd, int index, nint pte, ref TableDescriptor descriptor, ulong pteBase, bool wholeSpan);
 
         /// <summary>
         /// Called once the part of the range below <paramref name="child"/> (hooked at
@@ -93,11 +93,11 @@ public sealed unsafe partial class AddressSpace
 
         if (leaves)
         {
-            ref PageDescriptor descriptor = ref DescriptorOf(table);
+            ref TableDescriptor descriptor = ref DescriptorOf(table);
             TableLock.Enter(ref descriptor);
-            if (!IsDead(ref descriptor))
+            if (!descriptor.IsDead)
             {
-                op.LeavesLocked(table, level, i0, i1);
+                op.ChangeLeaves(table, level, i0, i1);
             }
 
             TableLock.Exit(ref descriptor);
@@ -109,16 +109,16 @@ public sealed unsafe partial class AddressSpace
     private void WalkPteTable<TOp>(ref TOp op, nint pmd, int index, nint pte, ulong pteBase, ulong pteLast, ulong first, ulong last)
         where TOp : struct, IRangeOp
     {
-        ref PageDescriptor descriptor = ref DescriptorOf(pte);
+        ref TableDescriptor descriptor = ref DescriptorOf(pte);
         TableLock.Enter(ref descriptor);
-        if (IsDead(ref descriptor))
+        if (descriptor.IsDead)
         {
             // Unhooked (empty) since the walk read the PMD entry: nothing to change or reclaim.
             TableLock.Exit(ref descriptor);
             return;
         }
 
-        op.LeavesLocked(pte, PteLevel, IndexOf(Math.Max(first, pteBase), PteLevel), IndexOf(Math.Min(last, pteLast), PteLevel));
-        op.ReleasePteTable(pmd, index, pte, ref descriptor, pteBase, first <= pteBase && pteLast <= last);
+        op.ChangeLeaves(pte, PteLevel, IndexOf(Math.Max(first, pteBase), PteLevel), IndexOf(Math.Min(last, pteLast), PteLevel));
+        op.UnlockPteTable(pmd, index, pte, ref descriptor, pteBase, first <= pteBase && pteLast <= last);
     }
 }

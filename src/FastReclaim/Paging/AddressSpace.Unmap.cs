@@ -57,9 +57,9 @@ public sealed unsafe partial class AddressSpace
     /// <summary>Unmap as a range operation: clears the leaves, then frees the tables <c>free_pgd_range</c> would.</summary>
     private readonly struct UnmapOp(AddressSpace space, ulong floor, ulong ceilingLast) : IRangeOp
     {
-        public void LeavesLocked(nint table, int level, int first, int last) => space.ClearLeavesLocked(table, level, first, last);
+        public void ChangeLeaves(nint table, int level, int first, int last) => space.ClearLeavesLocked(table, level, first, last);
 
-        public void ReleasePteTable(nint pmd, int index, nint pte, ref PageDescriptor descriptor, ulong pteBase, bool wholeSpan) => TableLock.Exit(ref descriptor);
+        public void UnlockPteTable(nint pmd, int index, nint pte, ref TableDescriptor descriptor, ulong pteBase, bool wholeSpan) => TableLock.Exit(ref descriptor);
 
         public void TableDone(nint parent, int index, nint child, int childLevel, ulong childBase, ulong childLast)
         {

@@ -47,71 +47,102 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>
-    /// Zap as a range operation: Linux <c>zap_pte_range</c> with <c>mm/pt_reclaim.c</c> for each PTE table, and
-    /// under <see cref="ReclaimPolicy.Eager"/> the upper tables the zap left empty.
+    /// Zap as a range operation: Linux <c>zap_pte_range</c>, then the reclaim protocol
+    /// (<see cref="ReclaimPteTableLocked"/>) for each PTE table, and under <see cref="ReclaimPolicy.Eager"/> for the
+    /// upper tables the zap left empty.
     /// </summary>
     private struct ZapOp(AddressSpace space, ReclaimPolicy policy, bool trace) : IRangeOp
     {
         public long Bytes;
         public int Reclaimed;
 
-        public void LeavesLocked(nint table, int level, int first, int last) => Bytes += space.ClearLeavesLocked(table, level, first, last);
+        public void ChangeLeaves(nint table, int level, int first, int last) => Bytes += space.ClearLeavesLocked(table, level, first, last);
 
-        public void ReleasePteTable(nint pmd, int index, nint pte, ref PageDescriptor descriptor, ulong pteBase, bool wholeSpan)
+        public void UnlockPteTable(nint pmd, int index, nint pte, ref TableDescriptor descriptor, ulong pteBase, bool wholeSpan)
         {
-            // Linux tries to reclaim only a table whose whole 2 MiB span the zap covered (reclaim_pt_is_enabled:
-            // end - start >= PMD_SIZE); Eager also one that a partial zap left empty.
-            bool reclaim = policy switch
+            if (space.ReclaimPteTableLocked(pmd, index, pte, ref descriptor, pteBase, wholeSpan, policy, trace))
             {
-                ReclaimPolicy.Linux => wholeSpan,
-                ReclaimPolicy.Eager => wholeSpan || descriptor.Spare == 0,
-                _ => false,
-            };
-            if (!reclaim)
-            {
-                TableLock.Exit(ref descriptor);
-                space.TraceDecision(trace, pteBase, PteLevel, policy == ReclaimPolicy.None ? ReclaimDecision.KeptPolicyNone
-                    : policy == ReclaimPolicy.Linux ? ReclaimDecision.KeptPartialSpan : ReclaimDecision.KeptNotEmpty);
-                return;
-            }
-
-            // Fast path (try_get_and_clear_pmd): every entry is 0 and has been under the lock we still hold, so the
-            // table can go now. The PMD lock comes before ours in the lock order, so it is only tried.
-            ref PageDescriptor parent = ref space.DescriptorOf(pmd);
-            if (TableLock.TryEnter(ref parent))
-            {
-                Debug.Assert(!IsDead(ref parent) && space.TableOf(ReadEntry(pmd, index)) == pte, "a live table stays hooked where it was found");
-                space.UnhookLocked(pmd, index, pte, ref descriptor);
-                TableLock.Exit(ref parent);
-                TableLock.Exit(ref descriptor);
-                space.TraceDecision(trace, pteBase, PteLevel, ReclaimDecision.Reclaimed);
                 Reclaimed++;
-                return;
             }
-
-            // Slow path (try_to_free_pte): drop our lock, take both in order and re-check, since a writer may have
-            // mapped a page into the table in between.
-            TableLock.Exit(ref descriptor);
-            bool unhooked = space.TryUnhookEmpty(pmd, index, pte);
-            space.TraceDecision(trace, pteBase, PteLevel, unhooked ? ReclaimDecision.Reclaimed : ReclaimDecision.KeptNotEmpty);
-            Reclaimed += unhooked ? 1 : 0;
         }
 
         public void TableDone(nint parent, int index, nint child, int childLevel, ulong childBase, ulong childLast)
         {
-            if (policy == ReclaimPolicy.Eager && childLevel > PteLevel && PageScan.IsZero(child) && space.TryUnhookEmpty(parent, index, child))
+            if (policy == ReclaimPolicy.Eager && space.TryReclaimUpperTable(parent, index, child, childLevel, childBase, trace))
             {
                 Reclaimed++;
-                space.TraceDecision(trace, childBase, childLevel, ReclaimDecision.Reclaimed);
             }
         }
     }
 
-    private void TraceDecision(bool trace, ulong tableBase, int level, ReclaimDecision decision)
+    /// <summary>
+    /// Up to this many leaves in a PTE range, a zap jumps from one to the next with <see cref="PageScan.FirstNonZero(ReadOnlySpan{ulong})"/>;
+    /// above it, a plain loop over the entries is cheaper than a scan per leaf.
+    /// </summary>
+    private const int SparseLeaves = 16;
+
+    /// <summary>
+    /// Clears the leaves among entries <paramref name="first"/>..<paramref name="last"/> of a table at
+    /// <paramref name="level"/> whose lock the caller holds (entries that reference tables are left alone).
+    /// Returns the bytes they mapped.
+    /// </summary>
+    private long ClearLeavesLocked(nint table, int level, int first, int last)
     {
-        if (trace)
+        long pages = 0;
+        if (level == PteLevel)
         {
-            FastReclaimEventSource.Log.PolicyDecision(_metrics.Id, ReclaimPolicyNames.Format(_policy), tableBase, level, decision);
+            // Every non-zero entry of a PTE table is a present leaf, and the descriptor counts them. Zaps mostly
+            // meet sparse tables (one touched page in 512 is common): jumping from leaf to leaf with the SIMD scan
+            // and stopping after the last one reads a few cache lines of the table instead of all 64.
+            ref TableDescriptor descriptor = ref DescriptorOf(table);
+            var entries = new ReadOnlySpan<ulong>((void*)table, EntriesPerTable);
+            int present = first == 0 && last == EntriesPerTable - 1
+                ? descriptor.PresentEntries
+                : PageScan.CountNonZero(entries[first..(last + 1)]);
+            if (present == 0)
+            {
+                return 0;
+            }
+
+            descriptor.PresentEntries -= (ushort)present;
+            if (present <= SparseLeaves)
+            {
+                for (int i = first; pages < present; i++)
+                {
+                    int next = PageScan.FirstNonZero(entries[i..(last + 1)]);
+                    Debug.Assert(next >= 0, "the descriptor counts every present entry");
+                    i += next;
+                    WriteEntry(table, i, 0);
+                    pages++;
+                }
+
+                return AccountCleared(pages, level);
+            }
         }
+
+        for (int i = first; i <= last; i++)
+        {
+            ulong entry = ReadEntry(table, i);
+            if ((entry & PresentBit) != 0 && IsLeaf(entry, level))
+            {
+                WriteEntry(table, i, 0);
+                pages++;
+            }
+        }
+
+        return AccountCleared(pages, level);
+    }
+
+    /// <summary>Updates the mapped counters for <paramref name="pages"/> leaves of <paramref name="level"/> cleared; returns their bytes.</summary>
+    private long AccountCleared(long pages, int level)
+    {
+
+        if (pages != 0)
+        {
+            Interlocked.Add(ref _mappedPages, -pages);
+            Interlocked.Add(ref _mappedBytes, -pages * (long)EntrySpan(level));
+        }
+
+        return pages * (long)EntrySpan(level);
     }
 }

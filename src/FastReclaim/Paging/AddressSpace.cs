@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using static FastReclaim.PageTableFormat;
 
@@ -37,7 +36,7 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     //      root; Protect, Unmap and Zap skip the table (WalkRange): it is all zero, so it has nothing to rewrite or
     //      clear, and whatever maps the range again after the unhook does it in a new table.
     //   So a dead table is all zero and stays all zero until it is freed, and a hooked table is never dead.
-    //   3. A PTE table's PageDescriptor.Spare counts its present entries; it changes only under the table's lock.
+    //   3. A PTE table's TableDescriptor.PresentEntries counts its present entries; it changes only under the table's lock.
     //
     // Readers (memory ordering):
     //   - Entries are published with Volatile.Write (a release store) after the table they point to was zeroed by
@@ -79,12 +78,6 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     private long _pendingTables;
     private int _disposed;
 
-    /// <summary>
-    /// Up to this many leaves in a PTE range, a zap jumps from one to the next with <see cref="PageScan.FirstNonZero(ReadOnlySpan{ulong})"/>;
-    /// above it, a plain loop over the entries is cheaper than a scan per leaf.
-    /// </summary>
-    private const int SparseLeaves = 16;
-
     /// <summary>Creates an empty address space: a root table and nothing else.</summary>
     /// <param name="options">Settings; <see langword="null"/> = defaults (Linux policy, 4 levels, own allocator and epoch domain).</param>
     /// <exception cref="ArgumentOutOfRangeException">Levels is not 4 or 5, or Policy is not a <see cref="ReclaimPolicy"/>.</exception>
@@ -111,7 +104,7 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         _freeRetiredTable = FreeRetiredTable;
         _physicalToPointer = (ulong)_allocator.VirtualOf(0);
         _root = _allocator.Allocate();
-        _allocator.DescriptorOf(_root).Level = (byte)_levels;
+        DescriptorOf(_root).Level = (byte)_levels;
         _metrics = FastReclaimMetrics.Register(this);
     }
 
@@ -183,10 +176,7 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     private nint TableOf(ulong entry) => _allocator.VirtualOf(entry & FrameMask);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref PageDescriptor DescriptorOf(nint table) => ref _allocator.DescriptorOf(table);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsDead(ref PageDescriptor table) => (table.State & PageDescriptor.Dead) != 0;
+    private ref TableDescriptor DescriptorOf(nint table) => ref TableDescriptor.Of(ref _allocator.DescriptorOf(table));
 
     /// <summary>The canonical form of <paramref name="address"/>: bit <c>addressBits - 1</c> copied into the bits above it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -209,131 +199,6 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     /// <summary>Entry that references <paramref name="table"/>.</summary>
     private ulong TableEntry(nint table) => _allocator.PhysicalOf(table) | TableEntryFlags;
 
-    /// <summary>
-    /// The reclaim slow path (<c>try_to_free_pte</c>), for a table at any level below the root: parent lock, table
-    /// lock, SIMD re-check that all 512 entries are 0, clear the parent entry, mark the table dead, unlock, retire.
-    /// </summary>
-    /// <returns>True when this call unhooked <paramref name="child"/>; false when it is not empty, or no longer
-    /// hooked at <paramref name="parent"/>[<paramref name="index"/>] (another writer changed or unhooked it).</returns>
-    /// <remarks>The caller holds no table lock.</remarks>
-    private bool TryUnhookEmpty(nint parent, int index, nint child)
-    {
-        ref PageDescriptor parentDescriptor = ref DescriptorOf(parent);
-        ref PageDescriptor childDescriptor = ref DescriptorOf(child);
-        TableLock.Enter(ref parentDescriptor);
-        try
-        {
-            ulong entry = ReadEntry(parent, index);
-            if (IsDead(ref parentDescriptor) || (entry & PresentBit) == 0 || IsLeaf(entry, parentDescriptor.Level) || TableOf(entry) != child)
-            {
-                return false;
-            }
-
-            TableLock.Enter(ref childDescriptor);
-            Debug.Assert(!IsDead(ref childDescriptor), "a hooked table is never dead");
-            bool empty = PageScan.IsZero(child);
-            if (empty)
-            {
-                UnhookLocked(parent, index, child, ref childDescriptor);
-            }
-
-            TableLock.Exit(ref childDescriptor);
-            return empty;
-        }
-        finally
-        {
-            TableLock.Exit(ref parentDescriptor);
-        }
-    }
-
-    /// <summary>
-    /// Clears <paramref name="parent"/>[<paramref name="index"/>] and marks <paramref name="child"/> dead; the caller
-    /// holds both locks and has seen <paramref name="child"/> empty under its lock. Retires the table.
-    /// </summary>
-    private void UnhookLocked(nint parent, int index, nint child, ref PageDescriptor childDescriptor)
-    {
-        // Order: the entry is cleared before the table is retired, so a reader that enters its guard after the
-        // retirement can no longer reach the table (the epoch domain's fences order the retirement after this
-        // store for every later guard).
-        WriteEntry(parent, index, 0);
-        childDescriptor.State |= PageDescriptor.Dead;
-        Interlocked.Decrement(ref _tables[childDescriptor.Level]);
-        Interlocked.Increment(ref _pendingTables);
-        _epoch.Retire(child, _freeRetiredTable);
-    }
-
-    /// <summary>The epoch domain's callback: no reader can hold <paramref name="table"/> any more.</summary>
-    private void FreeRetiredTable(nint table)
-    {
-        _allocator.Free(table);
-        Interlocked.Decrement(ref _pendingTables);
-    }
-
-    /// <summary>
-    /// Clears the leaves among entries <paramref name="first"/>..<paramref name="last"/> of a table at
-    /// <paramref name="level"/> whose lock the caller holds (entries that reference tables are left alone).
-    /// Returns the bytes they mapped.
-    /// </summary>
-    private long ClearLeavesLocked(nint table, int level, int first, int last)
-    {
-        long pages = 0;
-        if (level == PteLevel)
-        {
-            // Every non-zero entry of a PTE table is a present leaf, and the descriptor counts them. Zaps mostly
-            // meet sparse tables (one touched page in 512 is common): jumping from leaf to leaf with the SIMD scan
-            // and stopping after the last one reads a few cache lines of the table instead of all 64.
-            ref PageDescriptor descriptor = ref DescriptorOf(table);
-            var entries = new ReadOnlySpan<ulong>((void*)table, EntriesPerTable);
-            int present = first == 0 && last == EntriesPerTable - 1
-                ? descriptor.Spare
-                : PageScan.CountNonZero(entries[first..(last + 1)]);
-            if (present == 0)
-            {
-                return 0;
-            }
-
-            descriptor.Spare -= (ushort)present;
-            if (present <= SparseLeaves)
-            {
-                for (int i = first; pages < present; i++)
-                {
-                    int next = PageScan.FirstNonZero(entries[i..(last + 1)]);
-                    Debug.Assert(next >= 0, "the descriptor counts every present entry");
-                    i += next;
-                    WriteEntry(table, i, 0);
-                    pages++;
-                }
-
-                return AccountCleared(pages, level);
-            }
-        }
-
-        for (int i = first; i <= last; i++)
-        {
-            ulong entry = ReadEntry(table, i);
-            if ((entry & PresentBit) != 0 && IsLeaf(entry, level))
-            {
-                WriteEntry(table, i, 0);
-                pages++;
-            }
-        }
-
-        return AccountCleared(pages, level);
-    }
-
-    /// <summary>Updates the mapped counters for <paramref name="pages"/> leaves of <paramref name="level"/> cleared; returns their bytes.</summary>
-    private long AccountCleared(long pages, int level)
-    {
-
-        if (pages != 0)
-        {
-            Interlocked.Add(ref _mappedPages, -pages);
-            Interlocked.Add(ref _mappedBytes, -pages * (long)EntrySpan(level));
-        }
-
-        return pages * (long)EntrySpan(level);
-    }
-
     /// <summary>Frees <paramref name="table"/> and every table below it, with no lock and no grace period (Dispose).</summary>
     private void FreeSubtree(nint table, int level)
     {
@@ -350,85 +215,6 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         }
 
         _allocator.Free(table);
-    }
-
-    // ---- argument checks: everything is validated before anything changes -----------------------------------------
-
-    /// <summary>Checks a range and returns its last byte.</summary>
-    private ulong CheckRange(ulong va, ulong length, ulong alignment, [CallerArgumentExpression(nameof(va))] string vaName = "", [CallerArgumentExpression(nameof(length))] string lengthName = "")
-    {
-        if (length == 0)
-        {
-            throw new ArgumentOutOfRangeException(lengthName, length, "Length must not be 0.");
-        }
-
-        if ((va & (alignment - 1)) != 0)
-        {
-            throw new ArgumentException($"Address 0x{va:X} is not aligned to 0x{alignment:X} bytes.", vaName);
-        }
-
-        if ((length & (alignment - 1)) != 0)
-        {
-            throw new ArgumentException($"Length 0x{length:X} is not a multiple of 0x{alignment:X} bytes.", lengthName);
-        }
-
-        ulong last = va + length - 1;
-        if (last < va)
-        {
-            throw new ArgumentOutOfRangeException(lengthName, length, $"Range 0x{va:X} + 0x{length:X} overflows the address space.");
-        }
-
-        if (!IsCanonical(va))
-        {
-            throw new ArgumentException($"Address 0x{va:X} is not canonical for {_addressBits}-bit addresses.", vaName);
-        }
-
-        if (!IsCanonical(last) || (long)(va ^ last) < 0)
-        {
-            throw new ArgumentOutOfRangeException(lengthName, length, $"Range 0x{va:X} + 0x{length:X} leaves the canonical half of 0x{va:X} ({_addressBits}-bit addresses).");
-        }
-
-        return last;
-    }
-
-    /// <summary>Throws when a 2 MiB or 1 GiB leaf straddles <paramref name="va"/> or the end of the range: it cannot be split.</summary>
-    private void CheckNoSplitLeaf(ulong va, ulong last, [CallerArgumentExpression(nameof(va))] string vaName = "")
-    {
-        if (FindLeaf(va, out ulong leafBase, out int leafLevel) && leafLevel > PteLevel && leafBase != va)
-        {
-            throw new ArgumentException($"Address 0x{va:X} is inside the {EntrySpan(leafLevel) >> 10} KiB leaf at 0x{leafBase:X}, which cannot be split.", vaName);
-        }
-
-        if (FindLeaf(last, out leafBase, out leafLevel) && leafLevel > PteLevel && leafBase + EntrySpan(leafLevel) - 1 != last)
-        {
-            throw new ArgumentException($"Range 0x{va:X}..0x{last + 1:X} ends inside the {EntrySpan(leafLevel) >> 10} KiB leaf at 0x{leafBase:X}, which cannot be split.", vaName);
-        }
-    }
-
-    /// <summary>The leaf that maps <paramref name="va"/>, if any (a reader's walk, under a guard).</summary>
-    private bool FindLeaf(ulong va, out ulong leafBase, out int leafLevel)
-    {
-        using EpochGuard guard = _epoch.Enter();
-        nint table = _root;
-        for (int level = _levels; ; level--)
-        {
-            ulong entry = ReadEntry(table, IndexOf(va, level));
-            if ((entry & PresentBit) == 0)
-            {
-                leafBase = 0;
-                leafLevel = 0;
-                return false;
-            }
-
-            if (IsLeaf(entry, level))
-            {
-                leafBase = va & ~(EntrySpan(level) - 1);
-                leafLevel = level;
-                return true;
-            }
-
-            table = TableOf(entry);
-        }
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);

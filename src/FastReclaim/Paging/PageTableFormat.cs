@@ -6,7 +6,7 @@ namespace FastReclaim;
 /// The x86-64 paging-structure entry format (Intel SDM vol. 3, §4.5) and the address arithmetic of the levels.
 /// </summary>
 /// <remarks>
-/// Levels are numbered as in <see cref="PageDescriptor.Level"/>: 1 = PTE table (entries map 4 KiB pages),
+/// Levels are numbered as in <see cref="TableDescriptor.Level"/>: 1 = PTE table (entries map 4 KiB pages),
 /// 2 = PMD (page directory: tables or 2 MiB leaves), 3 = PUD (PDPT: tables or 1 GiB leaves), 4 = P4D / PML4,
 /// 5 = PML5. An entry at level L covers <c>1 &lt;&lt; (12 + 9 (L - 1))</c> bytes; a table at level L covers 512 of them.
 /// </remarks>

@@ -3,7 +3,7 @@ using System.Runtime.CompilerServices;
 namespace FastReclaim;
 
 /// <summary>
-/// The split page-table lock: a spinlock in the <see cref="PageDescriptor.Lock"/> word of each table's page
+/// The split page-table lock: a spinlock in the <see cref="TableDescriptor.Lock"/> word of each table's page
 /// (Linux's per-table <c>ptl</c>), so writers on different tables never contend.
 /// </summary>
 /// <remarks>
@@ -18,7 +18,7 @@ internal static class TableLock
     private const int Locked = 1;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Enter(ref PageDescriptor table)
+    internal static void Enter(ref TableDescriptor table)
     {
         if (Interlocked.CompareExchange(ref table.Lock, Locked, Unlocked) != Unlocked)
         {
@@ -28,11 +28,11 @@ internal static class TableLock
 
     /// <summary>Takes the lock only if it is free: for taking a parent's lock while holding a child's (against the lock order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool TryEnter(ref PageDescriptor table) =>
+    internal static bool TryEnter(ref TableDescriptor table) =>
         Interlocked.CompareExchange(ref table.Lock, Locked, Unlocked) == Unlocked;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Exit(ref PageDescriptor table) => Volatile.Write(ref table.Lock, Unlocked);
+    internal static void Exit(ref TableDescriptor table) => Volatile.Write(ref table.Lock, Unlocked);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void EnterContended(ref int word)

@@ -1,0 +1,52 @@
+using static FastReclaim.PageTableFormat;
+
+namespace FastReclaim;
+
+public sealed unsafe partial class AddressSpace
+{
+    /// <summary>
+    /// Sets the flags of every leaf mapped in the range (holes are skipped); physical addresses are kept.
+    /// </summary>
+    /// <param name="va">First address, 4 KiB-aligned, canonical.</param>
+    /// <param name="length">Bytes, a non-zero multiple of 4 KiB; the range must not split a 2 MiB or 1 GiB leaf.</param>
+    /// <param name="flags">New leaf flags; <see cref="PageFlags.Present"/> is implied.</param>
+    /// <exception cref="ArgumentException">Bad range or flags (the message names the value); nothing is changed.</exception>
+    /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
+    public void Protect(ulong va, ulong length, PageFlags flags)
+    {
+        ulong last = CheckRange(va, length, PageBytes);
+        if (((ulong)flags & ~LeafFlagMask) != 0)
+        {
+            throw new ArgumentException($"Flags 0x{(ulong)flags:X} contain bits that are not page flags (0x{(ulong)flags & ~LeafFlagMask:X}).", nameof(flags));
+        }
+
+        ThrowIfDisposed();
+        CheckNoSplitLeaf(va, last);
+        using EpochGuard guard = _epoch.Enter();
+        var op = new ProtectOp((ulong)flags | PresentBit);
+        WalkRange(ref op, va, last);
+    }
+
+    /// <summary>Protect as a range operation: rewrites the flags of the leaves, keeps every table.</summary>
+    private readonly struct ProtectOp(ulong flags) : IRangeOp
+    {
+        public void ChangeLeaves(nint table, int level, int first, int last)
+        {
+            for (int i = first; i <= last; i++)
+            {
+                ulong entry = ReadEntry(table, i);
+                if ((entry & PresentBit) != 0 && IsLeaf(entry, level))
+                {
+                    WriteEntry(table, i, (entry & (FrameMask | PageSizeBit)) | flags);
+                }
+            }
+        }
+
+        public void UnlockPteTable(nint pmd, int index, nint pte, ref TableDescriptor descriptor, ulong pteBase, bool wholeSpan) => TableLock.Exit(ref descriptor);
+
+        public void TableDone(nint parent, int index, nint child, int childLevel, ulong childBase, ulong childLast)
+        {
+            // Protect frees no table.
+        }
+    }
+}

@@ -1,0 +1,36 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace FastReclaim;
+
+/// <summary>
+/// What the paging layer keeps in the <see cref="PageDescriptor"/> of each page-table page (Linux's
+/// <c>struct ptdesc</c>): the split page-table lock, the table's level, whether it has been unhooked, and for a
+/// PTE table the number of present entries. Zero, as the allocator hands a page out, is an unlocked, live table
+/// of no level with no entries.
+/// </summary>
+[StructLayout(LayoutKind.Sequential, Size = PageDescriptor.SizeInBytes)]
+internal struct TableDescriptor
+{
+    /// <summary><see cref="State"/> flag: the table in this page has been unhooked from its parent.</summary>
+    public const byte Dead = 1;
+
+    /// <summary>0 = unlocked; <see cref="TableLock"/> spins on it.</summary>
+    public int Lock;
+
+    /// <summary>Paging level of the table in this page (1 = PTE ... 5 = PML5); 0 = not a table.</summary>
+    public byte Level;
+
+    /// <summary>Bit flags (<see cref="Dead"/>).</summary>
+    public byte State;
+
+    /// <summary>A PTE table's present entries (0..512); changes only under <see cref="Lock"/>. Unused at other levels.</summary>
+    public ushort PresentEntries;
+
+    /// <summary>True once the table has been unhooked: it is all zero and waits for its grace period.</summary>
+    public readonly bool IsDead => (State & Dead) != 0;
+
+    /// <summary>The paging layer's view of a page's descriptor.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ref TableDescriptor Of(ref PageDescriptor page) => ref Unsafe.As<PageDescriptor, TableDescriptor>(ref page);
+}
