@@ -1,6 +1,7 @@
+using FastReclaim.Cli.Common;
 using ScottPlot;
 
-namespace FastReclaim.Cli;
+namespace FastReclaim.Cli.Demo;
 
 /// <summary>The demo's PNG: page-table bytes over the waves, one line per policy.</summary>
 internal static class DemoChart
@@ -20,7 +21,7 @@ internal static class DemoChart
             double[] seconds = [.. result.Samples.Select(s => s.Seconds)];
             double[] mib = [.. result.Samples.Select(s => s.PageTableBytes / BytesPerMib)];
             var line = plot.Add.ScatterLine(seconds, mib);
-            line.LegendText = $"{DemoMeter.PolicyName(result.Policy)} (ends at {ByteSize.Format(result.Final.PageTableBytes)})";
+            line.LegendText = $"{ReclaimPolicyNames.Format(result.Policy)} (ends at {ByteSize.Format(result.Final.PageTableBytes)})";
             line.LineWidth = 2;
         }
 

@@ -1,4 +1,4 @@
-namespace FastReclaim.Cli;
+namespace FastReclaim.Cli.Demo;
 
 /// <summary>A point of the chart: page-table bytes at a time since the waves started.</summary>
 internal readonly record struct DemoSample(double Seconds, long PageTableBytes);
@@ -10,15 +10,11 @@ internal sealed record DemoResult(
     PageTableStats Final,
     EpochStats Epoch,
     long ReclaimedByZaps,
-    long Translations,
-    long BadTranslations,
-    double WaveSeconds,
+    ReaderTally Readers,
     IReadOnlyList<DemoSample> Samples,
     long AllocatedPages,
     long? MeteredPageTableBytes)
 {
-    public double TranslationsPerSecond => WaveSeconds > 0 ? Translations / WaveSeconds : 0;
-
     /// <summary>
     /// The run's own checks: the zaps' reclaim counts add up to <see cref="PageTableStats.ReclaimedTables"/>, nothing
     /// is left pending after the barrier, the allocator holds exactly the live tables plus the root, the meter read in
@@ -48,9 +44,9 @@ internal sealed record DemoResult(
             problems.Add($"meter read {metered} page-table bytes, Stats say {Final.PageTableBytes + (Final.P4dTables * PageAllocator.PageSize)}");
         }
 
-        if (BadTranslations != 0)
+        if (Readers.BadTranslations != 0)
         {
-            problems.Add($"{BadTranslations} translations returned a wrong or poisoned address (use-after-free)");
+            problems.Add($"{Readers.BadTranslations} translations returned a wrong or poisoned address (use-after-free)");
         }
 
         return problems;

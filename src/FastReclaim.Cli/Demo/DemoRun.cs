@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace FastReclaim.Cli;
+namespace FastReclaim.Cli.Demo;
 
 /// <summary>
 /// One policy's run of the demo: a sparse address space of <see cref="DemoSettings.Gib"/> GiB with a chunk of
@@ -55,11 +55,14 @@ internal sealed class DemoRun : IDisposable
     private readonly AddressSpace _space;
     private readonly long _regions;
 
-    public DemoRun(ReclaimPolicy policy, DemoSettings settings)
+    /// <param name="policy">The space's reclaim policy.</param>
+    /// <param name="settings">Size, duration and readers of the run.</param>
+    /// <param name="maxTableBytes">Bound on the allocator's memory: past it a build fails with <see cref="OutOfMemoryException"/>.</param>
+    public DemoRun(ReclaimPolicy policy, DemoSettings settings, long maxTableBytes)
     {
         _settings = settings;
         _regions = (long)((ulong)settings.Gib * OneGib / RegionBytes);
-        _allocator = new PageAllocator(new PageAllocatorOptions { Poison = true, PoisonValue = PoisonEntry });
+        _allocator = new PageAllocator(new PageAllocatorOptions { Poison = true, PoisonValue = PoisonEntry, MaxBytes = maxTableBytes });
         _epoch = new EpochDomain();
         _space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Allocator = _allocator, Epoch = _epoch });
         Policy = policy;
@@ -72,32 +75,77 @@ internal sealed class DemoRun : IDisposable
 
     public AddressSpace Space => _space;
 
+    /// <summary>
+    /// Bytes of page tables a space of <paramref name="gib"/> GiB holds once built: a PTE table per 2 MiB region, a
+    /// PMD table per GiB, a PUD table per 512 GiB, and the root. The allocator's own descriptor pages come on top.
+    /// </summary>
+    public static long TableBytes(int gib)
+    {
+        long pte = (long)gib * (long)(OneGib / RegionBytes);
+        long pmd = gib;
+        long pud = (gib + EntriesPerTable - 1) / EntriesPerTable;
+        return (pte + pmd + pud + 1) * PageAllocator.PageSize;
+    }
+
     public EpochDomain Epoch => _epoch;
 
     /// <summary>Runs the build and the waves; <paramref name="progress"/> is called after each step.</summary>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellation"/> fired; the readers have stopped.</exception>
+    /// <exception cref="OutOfMemoryException">The tables would pass the allocator's bound.</exception>
     public DemoResult Run(Action<string> progress, CancellationToken cancellation)
     {
         for (int slice = 0; slice < SlicesPerWave; slice++)
         {
-            ForEachRegion(slice, Refault);
+            ForEachRegion(slice, Refault, cancellation);
             progress("build");
         }
 
         PageTableStats built = _space.Stats;
-        using var stop = new CancellationTokenSource();
         var translations = new long[_settings.Readers];
         var bad = new long[_settings.Readers];
-        Thread[] readers = [.. Enumerable.Range(0, _settings.Readers).Select(i => new Thread(() => Read(i, translations, bad, stop.Token))
+        var starts = new long[_settings.Readers];
+        var ends = new long[_settings.Readers];
+        var samples = new List<DemoSample>();
+        long reclaimedByZaps = 0;
+        double waveSeconds;
+        using (var stop = new CancellationTokenSource())
         {
-            IsBackground = true,
-            Name = $"demo reader {i}",
-        })];
-        foreach (Thread reader in readers)
-        {
-            reader.Start();
+            Thread[] readers = [.. Enumerable.Range(0, _settings.Readers).Select(i => new Thread(() => Read(i, translations, bad, starts, ends, stop.Token))
+            {
+                IsBackground = true,
+                Name = $"demo reader {i}",
+            })];
+            foreach (Thread reader in readers)
+            {
+                reader.Start();
+            }
+
+            try
+            {
+                reclaimedByZaps = Waves(samples, built, progress, cancellation, out waveSeconds);
+            }
+            finally
+            {
+                // Whatever ended the waves, no reader may outlive them: Dispose frees the tables they walk.
+                stop.Cancel();
+                foreach (Thread reader in readers)
+                {
+                    reader.Join();
+                }
+            }
         }
 
-        var samples = new List<DemoSample>();
+        cancellation.ThrowIfCancellationRequested();
+        _epoch.Barrier();
+        PageTableStats final = _space.Stats;
+        samples.Add(new(waveSeconds, final.PageTableBytes));
+        return new DemoResult(Policy, built, final, _epoch.Stats, reclaimedByZaps, ReaderTally.Of(translations, bad, starts, ends), samples,
+            _allocator.AllocatedPages, DemoMeter.ReadPageTableBytes(Policy));
+    }
+
+    /// <summary>The zap and refault waves, paced over the run's seconds; returns the tables the zaps reclaimed.</summary>
+    private long Waves(List<DemoSample> samples, PageTableStats built, Action<string> progress, CancellationToken cancellation, out double waveSeconds)
+    {
         long reclaimedByZaps = 0;
         int steps = s_waveIsZap.Length * SlicesPerWave;
         TimeSpan stepTime = TimeSpan.FromSeconds(_settings.Seconds / steps);
@@ -109,11 +157,11 @@ internal sealed class DemoRun : IDisposable
             int slice = step % SlicesPerWave;
             if (!zap)
             {
-                ForEachRegion(slice, Refault);
+                ForEachRegion(slice, Refault, cancellation);
             }
             else if (slice % 2 == 0)
             {
-                ForEachRegion(slice, region => reclaimedByZaps += _space.Zap(RegionAddress(region), ChunkBytes).ReclaimedTables);
+                ForEachRegion(slice, region => reclaimedByZaps += _space.Zap(RegionAddress(region), ChunkBytes).ReclaimedTables, cancellation);
             }
             else
             {
@@ -132,24 +180,14 @@ internal sealed class DemoRun : IDisposable
                 TimeSpan left = next - clock.Elapsed;
                 if (left > TimeSpan.Zero)
                 {
-                    Thread.Sleep(left < s_samplePeriod ? left : s_samplePeriod);
+                    cancellation.WaitHandle.WaitOne(left < s_samplePeriod ? left : s_samplePeriod);
                 }
             }
             while (clock.Elapsed < next && !cancellation.IsCancellationRequested);
         }
 
-        stop.Cancel();
-        foreach (Thread reader in readers)
-        {
-            reader.Join();
-        }
-
-        double waveSeconds = clock.Elapsed.TotalSeconds;
-        _epoch.Barrier();
-        PageTableStats final = _space.Stats;
-        samples.Add(new(waveSeconds, final.PageTableBytes));
-        return new DemoResult(Policy, built, final, _epoch.Stats, reclaimedByZaps, translations.Sum(), bad.Sum(), waveSeconds, samples,
-            _allocator.AllocatedPages, DemoMeter.ReadPageTableBytes(Policy));
+        waveSeconds = clock.Elapsed.TotalSeconds;
+        return reclaimedByZaps;
     }
 
     public void Dispose()
@@ -159,12 +197,13 @@ internal sealed class DemoRun : IDisposable
         _allocator.Dispose();
     }
 
-    private void Read(int reader, long[] translations, long[] bad, CancellationToken stop)
+    private void Read(int reader, long[] translations, long[] bad, long[] starts, long[] ends, CancellationToken stop)
     {
         const int Batch = 1024;
         ulong state = (ulong)(reader + 1) * 0x9E37_79B9_7F4A_7C15;
         long done = 0;
         long wrong = 0;
+        long start = Stopwatch.GetTimestamp();
         while (!stop.IsCancellationRequested)
         {
             for (int i = 0; i < Batch; i++)
@@ -186,6 +225,8 @@ internal sealed class DemoRun : IDisposable
 
         translations[reader] = done;
         bad[reader] = wrong;
+        starts[reader] = start;
+        ends[reader] = Stopwatch.GetTimestamp();
     }
 
     private void Refault(long region)
@@ -194,11 +235,12 @@ internal sealed class DemoRun : IDisposable
         _space.Map(va, Expected(va), ChunkBytes, PageFlags.Writable);
     }
 
-    private void ForEachRegion(int slice, Action<long> action)
+    private void ForEachRegion(int slice, Action<long> action, CancellationToken cancellation)
     {
         (long first, long end) = SliceRegions(slice);
         for (long region = first; region < end; region++)
         {
+            cancellation.ThrowIfCancellationRequested();
             action(region);
         }
     }

@@ -1,4 +1,4 @@
-namespace FastReclaim.Cli;
+namespace FastReclaim.Cli.Demo;
 
 /// <summary>What <c>fastreclaim demo</c> was asked to do.</summary>
 /// <param name="Gib">Span of the sparse address space, in GiB (a PTE table per 2 MiB of it).</param>

@@ -1,4 +1,4 @@
-namespace FastReclaim.Cli;
+namespace FastReclaim.Cli.Monitor;
 
 /// <summary>Kind of instrument a published series comes from, as MetricsEventSource reports it.</summary>
 internal enum MetricKind

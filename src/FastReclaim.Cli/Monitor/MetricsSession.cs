@@ -6,7 +6,7 @@ using System.Net.Sockets;
 using Microsoft.Diagnostics.NETCore.Client;
 using Microsoft.Diagnostics.Tracing;
 
-namespace FastReclaim.Cli;
+namespace FastReclaim.Cli.Monitor;
 
 /// <summary>
 /// An EventPipe session on another .NET process that collects one meter the way <c>dotnet-counters</c>
@@ -32,7 +32,7 @@ internal sealed class MetricsSession : IAsyncDisposable
     /// </summary>
     private const int StaleAfterCollections = 2;
 
-    private static readonly string[] s_ownerTags = ["space=", "domain="];
+    private static readonly string[] s_ownerTags = [FastReclaimDiagnostics.Tags.Space + "=", FastReclaimDiagnostics.Tags.Domain + "="];
 
     /// <summary>
     /// How long attaching waits for the target to answer, and disposing for it to answer the stop command, then for the
@@ -41,14 +41,12 @@ internal sealed class MetricsSession : IAsyncDisposable
     /// </summary>
     private static readonly TimeSpan s_answerTimeout = TimeSpan.FromSeconds(10);
 
-    // The FastReclaim event source and its Stall (0x1) and Sweep (0x2) keywords; Policy (0x4) is per table, too chatty here.
-    private const string EventSourceName = "FastReclaim";
-    private const long StallAndSweepKeywords = 0x1 | 0x2;
+    // The event source's stall and sweep events; the policy keyword is one event per table, too chatty here.
+    private const long StallAndSweepKeywords = (long)(FastReclaimDiagnostics.Keywords.Stall | FastReclaimDiagnostics.Keywords.Sweep);
 
     private readonly EventPipeSession _session;
     private readonly EventPipeEventSource _source;
     private readonly string _sessionId;
-    private readonly string _meter;
     private readonly double _intervalSeconds;
     private readonly ConcurrentDictionary<(string Instrument, string Tags), (MetricSeries Series, int Collection)> _series = new();
     private readonly ConcurrentQueue<string> _recentEvents = new();
@@ -59,11 +57,10 @@ internal sealed class MetricsSession : IAsyncDisposable
     private long _sweeps;
     private volatile string? _error;
 
-    private MetricsSession(EventPipeSession session, string sessionId, string meter, double intervalSeconds)
+    private MetricsSession(EventPipeSession session, string sessionId, double intervalSeconds)
     {
         _session = session;
         _sessionId = sessionId;
-        _meter = meter;
         _intervalSeconds = intervalSeconds;
         _source = new EventPipeEventSource(session.EventStream);
         _source.Dynamic.All += OnEvent;
@@ -85,9 +82,9 @@ internal sealed class MetricsSession : IAsyncDisposable
     /// <summary>The last few FastReclaim events, oldest first.</summary>
     public IReadOnlyList<string> RecentEvents => [.. _recentEvents];
 
-    /// <summary>Attaches to <paramref name="processId"/> and starts collecting <paramref name="meter"/>.</summary>
+    /// <summary>Attaches to <paramref name="processId"/> and starts collecting the library's meter.</summary>
     /// <exception cref="MonitorException">No such process, it has no .NET diagnostics endpoint, or it did not answer in time.</exception>
-    public static async Task<MetricsSession> StartAsync(int processId, string meter, TimeSpan refreshInterval, CancellationToken cancellation)
+    public static async Task<MetricsSession> StartAsync(int processId, TimeSpan refreshInterval, CancellationToken cancellation)
     {
         string name;
         try
@@ -110,7 +107,7 @@ internal sealed class MetricsSession : IAsyncDisposable
         var metricsArguments = new Dictionary<string, string>
         {
             ["SessionId"] = sessionId,
-            ["Metrics"] = meter,
+            ["Metrics"] = FastReclaimDiagnostics.MeterName,
             ["RefreshInterval"] = seconds.ToString(CultureInfo.InvariantCulture),
             ["MaxTimeSeries"] = MaxTimeSeries.ToString(CultureInfo.InvariantCulture),
             ["MaxHistograms"] = MaxHistograms.ToString(CultureInfo.InvariantCulture),
@@ -118,7 +115,7 @@ internal sealed class MetricsSession : IAsyncDisposable
         EventPipeProvider[] providers =
         [
             new(MetricsProvider, EventLevel.Informational, TimeSeriesValuesKeyword, metricsArguments),
-            new(EventSourceName, EventLevel.Informational, StallAndSweepKeywords),
+            new(FastReclaimDiagnostics.EventSourceName, EventLevel.Informational, StallAndSweepKeywords),
         ];
 
         using var answerTimeout = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -127,7 +124,7 @@ internal sealed class MetricsSession : IAsyncDisposable
         {
             EventPipeSession session = await new DiagnosticsClient(processId)
                 .StartEventPipeSessionAsync(providers, requestRundown: false, BufferMegabytes, answerTimeout.Token).ConfigureAwait(false);
-            return new MetricsSession(session, sessionId, meter, seconds);
+            return new MetricsSession(session, sessionId, seconds);
         }
         catch (ServerNotAvailableException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.AddressNotAvailable })
         {
@@ -193,7 +190,7 @@ internal sealed class MetricsSession : IAsyncDisposable
 
     private void OnEvent(TraceEvent e)
     {
-        if (e.ProviderName == EventSourceName)
+        if (e.ProviderName == FastReclaimDiagnostics.EventSourceName)
         {
             OnFastReclaimEvent(e);
             return;
@@ -240,7 +237,7 @@ internal sealed class MetricsSession : IAsyncDisposable
                 return;
         }
 
-        if (Payload(e, "meterName") != _meter)
+        if (Payload(e, "meterName") != FastReclaimDiagnostics.MeterName)
         {
             return;
         }

@@ -1,8 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
+using FastReclaim.Cli.Common;
 using Spectre.Console;
 
-namespace FastReclaim.Cli;
+namespace FastReclaim.Cli.Monitor;
 
 /// <summary>
 /// <c>fastreclaim monitor PID</c>: attaches to a running process and shows the FastReclaim meter live,
@@ -10,25 +11,26 @@ namespace FastReclaim.Cli;
 /// </summary>
 internal static class MonitorCommand
 {
-    public const string MeterName = "FastReclaim";
+    /// <summary>Refresh intervals the target takes to publish its first values.</summary>
+    private const int IntervalsBeforeFirstData = 2;
 
     public static Command Create()
     {
-        var pid = new Argument<int>("pid") { Description = "Id of the .NET process to attach to." };
+        var pid = new Argument<int>("pid") { Description = "Id of the .NET process to attach to." }.AcceptRange(1, int.MaxValue);
         var refresh = new Option<double>("--refresh-interval")
         {
             Description = "Seconds between updates (the target aggregates over this interval).",
             DefaultValueFactory = _ => 1,
-        };
+        }.AcceptSeconds();
         var timeout = new Option<double>("--timeout")
         {
-            Description = "Seconds to wait for the first FastReclaim values before giving up.",
+            Description = "Seconds to wait for the first FastReclaim values, after the two refresh intervals they take to come, before giving up.",
             DefaultValueFactory = _ => 10,
-        };
+        }.AcceptSeconds();
         var refreshes = new Option<int>("--refreshes")
         {
             Description = "Exit after this many updates (0: run until Ctrl-C or until the process exits).",
-        };
+        }.AcceptRange(0, int.MaxValue);
         var plain = new Option<bool>("--plain")
         {
             Description = "Print plain text lines, one per series, instead of the live table (the default when output is redirected).",
@@ -38,23 +40,6 @@ internal static class MonitorCommand
         {
             pid, refresh, timeout, refreshes, plain,
         };
-        pid.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int>() <= 0)
-            {
-                r.AddError($"Process id must be positive, got {r.GetValueOrDefault<int>()}.");
-            }
-        });
-        refresh.Validators.Add(r => RequirePositive(r, "--refresh-interval"));
-        timeout.Validators.Add(r => RequirePositive(r, "--timeout"));
-        refreshes.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<int>() < 0)
-            {
-                r.AddError($"--refreshes must be 0 or more, got {r.GetValueOrDefault<int>()}.");
-            }
-        });
-
         command.SetAction((parse, cancellation) =>
         {
             var settings = new MonitorSettings(
@@ -63,18 +48,18 @@ internal static class MonitorCommand
                 TimeSpan.FromSeconds(parse.GetValue(timeout)),
                 parse.GetValue(refreshes),
                 parse.GetValue(plain) || Console.IsOutputRedirected || !AnsiConsole.Profile.Capabilities.Interactive);
-            return RunAsync(settings, Console.Out, Console.Error, cancellation);
+            return RunAsync(settings, parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, cancellation);
         });
         return command;
     }
 
-    /// <summary>Runs the monitor; returns the process exit code.</summary>
+    /// <summary>Runs the monitor; returns the process exit code (<see cref="ExitCodes.Interrupted"/> when <paramref name="cancellation"/> fired).</summary>
     public static async Task<int> RunAsync(MonitorSettings settings, TextWriter output, TextWriter error, CancellationToken cancellation)
     {
         MetricsSession session;
         try
         {
-            session = await MetricsSession.StartAsync(settings.ProcessId, MeterName, settings.RefreshInterval, cancellation).ConfigureAwait(false);
+            session = await MetricsSession.StartAsync(settings.ProcessId, settings.RefreshInterval, cancellation).ConfigureAwait(false);
         }
         catch (MonitorException e)
         {
@@ -84,22 +69,24 @@ internal static class MonitorCommand
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
             // Ctrl-C while attaching: stopped before anything was shown.
-            return 0;
+            return ExitCodes.Interrupted;
         }
 
         await using (session.ConfigureAwait(false))
         {
-            if (!await session.WaitForCollectionsAsync(1, settings.FirstDataTimeout, cancellation).ConfigureAwait(false))
+            // The target publishes at the end of each interval, and its first values come at the end of the second
+            // (measured: 2.3 s at 1 s, 6.4 s at 3 s): the timeout counts from there, whatever the interval.
+            if (!await session.WaitForCollectionsAsync(1, (IntervalsBeforeFirstData * settings.RefreshInterval) + settings.FirstDataTimeout, cancellation).ConfigureAwait(false))
             {
                 if (cancellation.IsCancellationRequested)
                 {
-                    return 0;
+                    return ExitCodes.Interrupted;
                 }
 
                 string reason = session.Error
                     ?? (session.Completion.IsCompleted
-                        ? $"Process {settings.ProcessId} exited before publishing any {MeterName} metrics."
-                        : $"Process {settings.ProcessId} published no {MeterName} metrics within {settings.FirstDataTimeout.TotalSeconds:0.#} s: it has no live FastReclaim address space or epoch domain (or diagnostics are switched off in it).");
+                        ? $"Process {settings.ProcessId} exited before publishing any {FastReclaimDiagnostics.MeterName} metrics."
+                        : $"Process {settings.ProcessId} published no {FastReclaimDiagnostics.MeterName} metrics within {settings.FirstDataTimeout.TotalSeconds:0.#} s after its first {IntervalsBeforeFirstData} intervals of {settings.RefreshInterval.TotalSeconds:0.#} s: it has no live FastReclaim address space or epoch domain (or diagnostics are switched off in it).");
                 await error.WriteLineAsync(reason).ConfigureAwait(false);
                 return MonitorException.NoMetrics;
             }
@@ -148,12 +135,17 @@ internal static class MonitorCommand
 
     private static async Task<int> EndAsync(MetricsSession session, MonitorSettings settings, TextWriter output, CancellationToken cancellation)
     {
-        if (!cancellation.IsCancellationRequested && session.Completion.IsCompleted)
+        if (cancellation.IsCancellationRequested)
+        {
+            return ExitCodes.Interrupted;
+        }
+
+        if (session.Completion.IsCompleted)
         {
             await output.WriteLineAsync($"Process {settings.ProcessId} exited.").ConfigureAwait(false);
         }
 
-        return 0;
+        return ExitCodes.Success;
     }
 
     private static void Fill(Table table, MetricsSession session, int processId)
@@ -166,7 +158,7 @@ internal static class MonitorCommand
         }
 
         (long stalls, long sweeps) = session.EventCounts;
-        table.Title = new TableTitle($"FastReclaim — process {processId} — {DateTime.Now:HH:mm:ss}");
+        table.Title = new TableTitle($"{FastReclaimDiagnostics.MeterName} — process {processId} — {DateTime.Now:HH:mm:ss}");
         table.Caption = new TableTitle($"events: {stalls} reader stalls, {sweeps} sweeps   (Ctrl-C to stop)");
         foreach (MetricSeries s in session.Snapshot())
         {
@@ -185,12 +177,11 @@ internal static class MonitorCommand
         }
     }
 
-    /// <summary>The instrument without the <c>fastreclaim.</c> prefix the title already says, so rows fit 80 columns.</summary>
-    private static string ShortName(string instrument)
-    {
-        const string Prefix = "fastreclaim.";
-        return instrument.StartsWith(Prefix, StringComparison.Ordinal) ? instrument[Prefix.Length..] : instrument;
-    }
+    /// <summary>The instrument without the prefix the title already says, so rows fit 80 columns.</summary>
+    private static string ShortName(string instrument) =>
+        instrument.StartsWith(FastReclaimDiagnostics.InstrumentPrefix, StringComparison.Ordinal)
+            ? instrument[FastReclaimDiagnostics.InstrumentPrefix.Length..]
+            : instrument;
 
     private static string FormatValue(MetricSeries s) => s.Kind switch
     {
@@ -199,14 +190,6 @@ internal static class MonitorCommand
         _ => s.Value.ToString("#,0.##", CultureInfo.CurrentCulture),
     };
 
-    private static void RequirePositive(System.CommandLine.Parsing.OptionResult result, string name)
-    {
-        double value = result.GetValueOrDefault<double>();
-        if (!(value > 0))
-        {
-            result.AddError($"{name} must be a positive number of seconds, got {value.ToString(CultureInfo.InvariantCulture)}.");
-        }
-    }
 }
 
 /// <summary>What <c>fastreclaim monitor</c> was asked to do.</summary>

@@ -1,4 +1,4 @@
-namespace FastReclaim.Cli;
+namespace FastReclaim.Cli.Monitor;
 
 /// <summary>A monitor failure to report to the user as a message and an exit code (no stack trace).</summary>
 internal sealed class MonitorException(string message, int exitCode) : Exception(message)

@@ -20,9 +20,5 @@ internal sealed class TraceFormatException : Exception
     internal TraceFormatException(int lineNumber, string message)
         : base($"line {lineNumber}: {message}")
     {
-        LineNumber = lineNumber;
     }
-
-    /// <summary>1-based number of the offending line.</summary>
-    internal int LineNumber { get; }
 }

@@ -66,17 +66,50 @@ internal sealed class TraceReplayer
 
     /// <summary>Replays every line of <paramref name="input"/>.</summary>
     /// <exception cref="TraceFormatException">A line is malformed or refused; nothing after it runs.</exception>
-    internal void Run(TextReader input)
+    /// <exception cref="OperationCanceledException"><paramref name="stop"/> fired (checked before every line and every page a touch writes).</exception>
+    internal void Run(TextReader input, CancellationToken stop)
     {
         int lineNumber = 0;
-        while (input.ReadLine() is { } line)
+        foreach (string line in Lines(input))
         {
+            stop.ThrowIfCancellationRequested();
             lineNumber++;
-            Execute(line, lineNumber);
+            Execute(line, lineNumber, stop);
         }
     }
 
-    private void Execute(string line, int lineNumber)
+    /// <summary>
+    /// The lines of <paramref name="input"/> as the oracle's <c>fgets</c> reads them: only <c>\n</c> ends a line. A
+    /// <c>\r</c> is white space inside the line (so a CRLF trace reads as its LF twin), never a line break of its own.
+    /// </summary>
+    private static IEnumerable<string> Lines(TextReader input)
+    {
+        const int BufferChars = 4096;
+        var buffer = new char[BufferChars];
+        var line = new System.Text.StringBuilder();
+        int read;
+        while ((read = input.Read(buffer, 0, buffer.Length)) > 0)
+        {
+            int start = 0;
+            int end;
+            while ((end = Array.IndexOf(buffer, '\n', start, read - start)) >= 0)
+            {
+                line.Append(buffer, start, end - start);
+                yield return line.ToString();
+                line.Clear();
+                start = end + 1;
+            }
+
+            line.Append(buffer, start, read - start);
+        }
+
+        if (line.Length > 0)
+        {
+            yield return line.ToString();
+        }
+    }
+
+    private void Execute(string line, int lineNumber, CancellationToken stop)
     {
         int comment = line.IndexOf('#', StringComparison.Ordinal);
         string[] words = (comment < 0 ? line : line[..comment]).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
@@ -95,7 +128,7 @@ internal sealed class TraceReplayer
                 RequireArguments(words, 1, 3, "touch OFF [COUNT STRIDE]", lineNumber);
                 Touch(Number(words[1], lineNumber),
                     words.Length > 2 ? Number(words[2], lineNumber) : TouchDefaultCount,
-                    words.Length > 3 ? Number(words[3], lineNumber) : TouchDefaultStride, lineNumber);
+                    words.Length > 3 ? Number(words[3], lineNumber) : TouchDefaultStride, lineNumber, stop);
                 break;
             case "zap":
                 RequireArguments(words, 2, 2, "zap OFF LEN", lineNumber);
@@ -122,22 +155,56 @@ internal sealed class TraceReplayer
         }
     }
 
-    private void Touch(ulong offset, ulong count, ulong stride, int lineNumber)
+    /// <remarks>
+    /// The oracle writes the COUNT addresses OFF + i * STRIDE (unsigned arithmetic, wrapping). They repeat with a
+    /// period of 2^64 / 2^(trailing zero bits of STRIDE), 1 for a STRIDE of 0, and a write to a page already
+    /// touched changes nothing. So only the first period is walked, and the writes that stay on the page just
+    /// touched are stepped over at once: every page the oracle would touch is touched, in its order, and the first
+    /// address outside every mapping is still the error (the oracle's SIGSEGV). A touch the oracle could not finish
+    /// in a lifetime (COUNT 2^63 on one page) thus ends at once with the same tables.
+    /// </remarks>
+    private void Touch(ulong offset, ulong count, ulong stride, int lineNumber, CancellationToken stop)
     {
-        for (ulong i = 0; i < count; i++)
+        ulong remaining = Math.Min(count, Period(stride));
+        ulong address = unchecked(Base + offset);
+        while (remaining > 0)
         {
-            ulong address = unchecked(Base + offset + (i * stride)); // the oracle's unsigned arithmetic wraps
+            stop.ThrowIfCancellationRequested();
             ulong page = address & ~(PageSize - 1);
             if (address >= UserEnd || !_vmas.Fault(page))
             {
-                throw new TraceFormatException(lineNumber, $"touch of 0x{address - Base:x} is outside every mapping");
+                throw new TraceFormatException(lineNumber, $"touch of 0x{unchecked(address - Base):x} is outside every mapping");
             }
 
             if (!_space.TryTranslate(page, out _, out _))
             {
                 _space.Map(page, page, PageSize, TouchFlags); // any frame will do; the identity one fits every user page
             }
+
+            ulong steps = Math.Min(remaining, StepsOffPage(address, stride));
+            address = unchecked(address + (steps * stride));
+            remaining -= steps;
         }
+    }
+
+    /// <summary>How many addresses OFF + i * STRIDE repeat after: 2^64 / 2^(trailing zeros of <paramref name="stride"/>), capped at <see cref="ulong.MaxValue"/>.</summary>
+    private static ulong Period(ulong stride) =>
+        stride == 0 ? 1 : ulong.TrailingZeroCount(stride) == 0 ? ulong.MaxValue : 1UL << (64 - (int)ulong.TrailingZeroCount(stride));
+
+    /// <summary>Steps of <paramref name="stride"/> from <paramref name="address"/> until the first address on another page (1 for a stride of a page or more, either way).</summary>
+    private static ulong StepsOffPage(ulong address, ulong stride)
+    {
+        ulong inPage = address & (PageSize - 1);
+        long signedStride = unchecked((long)stride);
+        if (signedStride > 0 && stride < PageSize)
+        {
+            return (PageSize - inPage + stride - 1) / stride; // the first i with inPage + i * stride >= PageSize
+        }
+
+        ulong down = unchecked(0 - stride);
+        return signedStride < 0 && down < PageSize
+            ? (inPage / down) + 1 // the first i with i * down > inPage
+            : 1;
     }
 
     private void Zap((ulong Start, ulong End) range, int lineNumber)
@@ -231,8 +298,9 @@ internal sealed class TraceReplayer
 
     /// <summary>
     /// A number as the oracle's <c>sscanf("%li")</c> reads it (C's strtol with base 0): an optional sign, then 0x hex,
-    /// leading-0 octal, else decimal. A value beyond <see cref="long"/> saturates at its limit, and a negative one is
-    /// used as the unsigned long it converts to (-4096 is 2^64 - 4096, so a touch STRIDE of -4096 walks down).
+    /// leading-0 octal, else decimal. A negative one is used as the unsigned long it converts to (-4096 is
+    /// 2^64 - 4096, so a touch STRIDE of -4096 walks down). One beyond <see cref="long"/> is refused as an overflow:
+    /// strtol would saturate it at LONG_MAX, which no trace means.
     /// </summary>
     private static ulong Number(string word, int lineNumber)
     {
@@ -241,8 +309,14 @@ internal sealed class TraceReplayer
         (string digits, int radix) = unsigned.StartsWith("0x", StringComparison.OrdinalIgnoreCase) ? (unsigned[2..], 16)
             : unsigned.Length > 1 && unsigned[0] == '0' ? (unsigned[1..], 8)
             : (unsigned, 10);
+        if (digits.Length == 0)
+        {
+            throw new TraceFormatException(lineNumber, $"'{word}' is not a number");
+        }
+
         ulong limit = negative ? 1UL << 63 : long.MaxValue;
         ulong magnitude = 0;
+        bool overflow = false;
         foreach (char c in digits)
         {
             int digit = c is >= '0' and <= '9' ? c - '0' : c is >= 'a' and <= 'f' ? c - 'a' + 10 : c is >= 'A' and <= 'F' ? c - 'A' + 10 : radix;
@@ -251,14 +325,12 @@ internal sealed class TraceReplayer
                 throw new TraceFormatException(lineNumber, $"'{word}' is not a number");
             }
 
-            magnitude = magnitude > (limit - (ulong)digit) / (ulong)radix ? limit : (magnitude * (ulong)radix) + (ulong)digit;
+            overflow |= magnitude > (limit - (ulong)digit) / (ulong)radix;
+            magnitude = overflow ? limit : (magnitude * (ulong)radix) + (ulong)digit;
         }
 
-        if (digits.Length == 0)
-        {
-            throw new TraceFormatException(lineNumber, $"'{word}' is not a number");
-        }
-
-        return negative ? unchecked(0 - magnitude) : magnitude;
+        return overflow
+            ? throw new TraceFormatException(lineNumber, $"'{word}' overflows a 64-bit signed number")
+            : negative ? unchecked(0 - magnitude) : magnitude;
     }
 }

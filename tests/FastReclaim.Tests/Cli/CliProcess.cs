@@ -1,12 +1,21 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
+using FastReclaim.Cli.Demo;
 using Microsoft.Diagnostics.NETCore.Client;
 
 namespace FastReclaim.Tests.Cli;
 
 /// <summary>The <c>fastreclaim</c> CLI (the apphost copied next to the tests) running as a child process.</summary>
-internal sealed class CliProcess : IDisposable
+internal sealed partial class CliProcess : IDisposable
 {
+    /// <summary>POSIX signal numbers, for <see cref="Signal"/>.</summary>
+    public const int SigInt = 2;
+
+    public const int SigTerm = 15;
+
+    private const string ErrorPrefix = "stderr: ";
+
     private static readonly TimeSpan s_exitTimeout = TimeSpan.FromSeconds(30);
 
     private readonly Process _process;
@@ -29,7 +38,7 @@ internal sealed class CliProcess : IDisposable
                 _lines.Add(e.Data);
             }
 
-            if (e.Data.StartsWith(FastReclaim.Cli.DemoCommand.HoldingLine, StringComparison.Ordinal))
+            if (e.Data.StartsWith(DemoCommand.HoldingLine, StringComparison.Ordinal))
             {
                 _holding.TrySetResult();
             }
@@ -40,7 +49,7 @@ internal sealed class CliProcess : IDisposable
             {
                 lock (_lines)
                 {
-                    _lines.Add("stderr: " + e.Data);
+                    _lines.Add(ErrorPrefix + e.Data);
                 }
             }
         };
@@ -61,8 +70,54 @@ internal sealed class CliProcess : IDisposable
         }
     }
 
-    public static CliProcess Start(params string[] arguments) =>
-        StartProcess(Path.Combine(AppContext.BaseDirectory, "FastReclaim.Cli"), arguments);
+    /// <summary>The lines the CLI wrote to standard error so far.</summary>
+    public IReadOnlyList<string> ErrorLines
+    {
+        get
+        {
+            lock (_lines)
+            {
+                return [.. _lines.Where(l => l.StartsWith(ErrorPrefix, StringComparison.Ordinal)).Select(l => l[ErrorPrefix.Length..])];
+            }
+        }
+    }
+
+    private static string CliPath => Path.Combine(AppContext.BaseDirectory, "FastReclaim.Cli");
+
+    public static CliProcess Start(params string[] arguments) => StartProcess(CliPath, arguments);
+
+    /// <summary>
+    /// Starts the CLI through <c>/bin/sh</c> with a redirection applied first, e.g. <c>&lt;&amp;-</c> (standard input
+    /// closed), <c>&gt;&amp;-</c> (standard output closed) or <c>&gt;/dev/full</c>: what a parent process can do that
+    /// <see cref="ProcessStartInfo"/> cannot.
+    /// </summary>
+    public static CliProcess StartRedirected(string redirections, params string[] arguments) =>
+        StartProcess("/bin/sh", ["-c", $"exec \"$0\" \"$@\" {redirections}", CliPath, .. arguments]);
+
+    /// <summary>Skips the test where <c>/bin/sh</c> is missing (the redirections need it).</summary>
+    public static void SkipUnlessShell() => Assert.SkipUnless(File.Exists("/bin/sh"), "needs /bin/sh to start the CLI with closed or full standard streams");
+
+    /// <summary>Sends POSIX signal <paramref name="signal"/> to the CLI, as the shell's Ctrl-C or <c>kill</c> does.</summary>
+    public void Signal(int signal)
+    {
+        Assert.SkipWhen(OperatingSystem.IsWindows(), "POSIX signals");
+        Assert.True(Kill(_process.Id, signal) == 0, $"kill({_process.Id}, {signal}) failed: errno {Marshal.GetLastPInvokeError()}");
+    }
+
+    /// <summary>Waits until the CLI printed a line (stdout or stderr) that contains <paramref name="text"/>.</summary>
+    public async Task WaitForLineAsync(string text, CancellationToken cancellation)
+    {
+        TimeSpan poll = TimeSpan.FromMilliseconds(20);
+        for (var waited = TimeSpan.Zero; !Output.Contains(text, StringComparison.Ordinal); waited += poll)
+        {
+            Assert.False(_process.HasExited && !Output.Contains(text, StringComparison.Ordinal), $"The CLI exited without printing \"{text}\":\n{Output}");
+            Assert.True(waited < s_exitTimeout, $"The CLI printed no \"{text}\" within {s_exitTimeout.TotalSeconds} s:\n{Output}");
+            await Task.Delay(poll, cancellation);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static partial int Kill(int processId, int signal);
 
     /// <summary>
     /// Starts <c>demo --hold</c> on a small space and waits until it holds its final state. With
@@ -173,10 +228,18 @@ internal sealed class CliProcess : IDisposable
         return await WaitAsync(cancellation);
     }
 
+    /// <summary>Waits for the exit code; fails the test (<see cref="TimeoutException"/>) when the CLI runs past 30 s.</summary>
     public async Task<int> WaitAsync(CancellationToken cancellation)
     {
         await _process.WaitForExitAsync(cancellation).WaitAsync(s_exitTimeout, cancellation);
         return _process.ExitCode;
+    }
+
+    /// <summary>Writes <paramref name="text"/> to the CLI's standard input.</summary>
+    public void WriteInput(string text)
+    {
+        _process.StandardInput.Write(text);
+        _process.StandardInput.Flush();
     }
 
     public void Dispose()

@@ -1,10 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
-using FastReclaim.Cli;
+using FastReclaim.Cli.Common;
+using FastReclaim.Cli.Monitor;
 using FastReclaim.Tests.Diagnostics;
 
-namespace FastReclaim.Tests.Cli;
+namespace FastReclaim.Tests.Cli.Demo;
 
 /// <summary>
 /// The demo as a child process, read from outside the way an operator would: over EventPipe with
@@ -48,7 +49,7 @@ public sealed partial class DemoEndToEndTests : IDisposable
         demo.SkipUnlessDiagnosticsIpc();
         Dictionary<string, Dictionary<string, long>> stats = demo.HeldStats();
 
-        await using MetricsSession session = await MetricsSession.StartAsync(demo.Id, MonitorCommand.MeterName, s_refresh, TestContext.Current.CancellationToken);
+        await using MetricsSession session = await MetricsSession.StartAsync(demo.Id, s_refresh, TestContext.Current.CancellationToken);
         Assert.True(await session.WaitForCollectionsAsync(2, s_firstData, TestContext.Current.CancellationToken), session.Error ?? demo.Output);
         var values = session.Snapshot().ToDictionary(s => (s.Instrument, s.Tags), s => s.Value);
 
@@ -133,8 +134,25 @@ public sealed partial class DemoEndToEndTests : IDisposable
 
         await ctrlC.CancelAsync();
 
-        Assert.Equal(0, await monitor.WaitAsync(s_firstData, TestContext.Current.CancellationToken));
+        Assert.Equal(ExitCodes.Interrupted, await monitor.WaitAsync(s_firstData, TestContext.Current.CancellationToken));
         Assert.DoesNotContain("exited", output.ToString(), StringComparison.Ordinal);
+        Assert.Equal(0, await demo.CloseInputAndWaitAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Fact(Timeout = TestTimeoutMilliseconds)]
+    public async Task Monitor_Finds_A_Live_Space_With_A_Refresh_Interval_Above_The_Timeout()
+    {
+        // The target publishes only at the end of its first interval: the timeout counts from there.
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, TestContext.Current.CancellationToken);
+        demo.SkipUnlessDiagnosticsIpc();
+        var output = new StringWriter();
+        var error = new StringWriter();
+
+        int code = await MonitorCommand.RunAsync(
+            new MonitorSettings(demo.Id, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(1), Refreshes: 1, Plain: true), output, error, TestContext.Current.CancellationToken);
+
+        Assert.True(code == 0, error.ToString());
+        Assert.Contains("fastreclaim.page_tables.size{level=pte,policy=linux,", output.ToString(), StringComparison.Ordinal);
         Assert.Equal(0, await demo.CloseInputAndWaitAsync(TestContext.Current.CancellationToken));
     }
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace FastReclaim.Cli;
+namespace FastReclaim.Cli.Common;
 
 /// <summary>Byte counts for people, in binary units (KiB, MiB, ...).</summary>
 internal static class ByteSize

@@ -2,8 +2,9 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Net.Sockets;
 using FastReclaim.Cli;
+using FastReclaim.Cli.Monitor;
 
-namespace FastReclaim.Tests.Cli;
+namespace FastReclaim.Tests.Cli.Monitor;
 
 public class MonitorCommandTests
 {
@@ -65,17 +66,15 @@ public class MonitorCommandTests
     }
 
     [Theory]
-    [InlineData("monitor 0", "Process id must be positive, got 0.")]
-    [InlineData("monitor 42 --refresh-interval 0", "--refresh-interval must be a positive number of seconds, got 0.")]
-    [InlineData("monitor 42 --timeout -1", "--timeout must be a positive number of seconds, got -1.")]
-    [InlineData("monitor 42 --refreshes -3", "--refreshes must be 0 or more, got -3.")]
+    [InlineData("monitor 0", "pid must be a whole number from 1 to 2147483647, got '0'.")]
+    [InlineData("monitor 42 --refresh-interval 0", "--refresh-interval must be a number of seconds above 0 and at most 86400, got '0'.")]
+    [InlineData("monitor 42 --timeout -1", "--timeout must be a number of seconds above 0 and at most 86400, got '-1'.")]
+    [InlineData("monitor 42 --refreshes -3", "--refreshes must be a whole number from 0 to 2147483647, got '-3'.")]
     public void Bad_Arguments_Are_Rejected_With_The_Value(string commandLine, string message)
     {
-        var root = new RootCommand { MonitorCommand.Create() };
+        ParseResult parse = Program.CreateRoot().Parse(commandLine);
 
-        ParseResult parse = root.Parse(commandLine);
-
-        Assert.Contains(message, parse.Errors.Select(e => e.Message));
+        Assert.Equal(message, Assert.Single(parse.Errors).Message);
     }
 
     [Fact]

@@ -1,9 +1,8 @@
-using System.CommandLine;
 using System.Globalization;
 using FastReclaim.Cli;
 using FastReclaim.Cli.Replay;
 
-namespace FastReclaim.Tests.Cli;
+namespace FastReclaim.Tests.Cli.Replay;
 
 /// <summary>
 /// The replay against the golden files in Traces/: each <c>NAME.expected</c> was printed by the real Linux 6.18
@@ -87,7 +86,12 @@ public sealed class ReplayCommandTests
     [InlineData("check extra\n", 1, "expected 'check'")]
     [InlineData("map 0x0 0x800000000000\n", 1, "leaves the user address space")]
     [InlineData("map 0x6ffffffff000 0x1000\n", 1, "leaves the user address space")] // TASK_SIZE: 2^47 less a page
-    [InlineData("map 0x0 99999999999999999999999\n", 1, "leaves the user address space")] // %li saturates
+    [InlineData("map 0x0 99999999999999999999999\n", 1, "'99999999999999999999999' overflows a 64-bit signed number")]
+    [InlineData("map 0x10000000000000000 0x1000\n", 1, "'0x10000000000000000' overflows a 64-bit signed number")]
+    [InlineData("map 0x0 0x1000\ntouch -0x8000000000000001\n", 2, "overflows")]
+    [InlineData("check\rcheck\n", 1, "expected 'check'")] // a lone CR is white space, not a line break (fgets)
+    [InlineData("map 0x0 0x2000\ntouch 0x0 9223372036854775807 1\n", 2, "touch of 0x2000 is outside every mapping")]
+    [InlineData("map 0x0 0x2000\ntouch 0x1fff 9223372036854775807 -1\n", 2, "touch of 0xffffffffffffffff is outside every mapping")]
     public void Bad_Line_Exits_Non_Zero_With_A_Message_Naming_The_Line(string trace, int line, string message)
     {
         string path = Path.GetTempFileName();
@@ -95,7 +99,7 @@ public sealed class ReplayCommandTests
         {
             File.WriteAllText(path, trace);
             (int exit, _, string error) = Invoke("replay", path);
-            Assert.NotEqual(0, exit);
+            Assert.Equal(1, exit);
             Assert.Contains($"line {line}:", error, StringComparison.Ordinal);
             Assert.Contains(message, error, StringComparison.Ordinal);
         }
@@ -109,8 +113,40 @@ public sealed class ReplayCommandTests
     public void Unknown_Policy_Is_Rejected_By_The_Parser()
     {
         (int exit, _, string error) = Invoke("replay", "--policy", "lazy", TracePath("example"));
-        Assert.NotEqual(0, exit);
-        Assert.Contains("lazy", error, StringComparison.Ordinal);
+        Assert.Equal(2, exit);
+        Assert.Contains("'lazy'", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Crlf_Trace_Reads_As_Its_Lf_Twin()
+    {
+        Assert.Equal("check 0 12288\n", Replay("map 0x0 0x1000\r\ntouch 0x0\r\ncheck\r\n", ReclaimPolicy.Linux).ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public async Task Touch_Of_One_Page_2_To_The_63_Times_Ends_With_The_Tables_Of_One_Touch()
+    {
+        // Stride 0: the oracle writes one page 2^63 - 1 times; one write and 2^63 - 2 that change nothing.
+        Task<string> replay = Task.Run(() => Replay("map 0x0 0x1000\ntouch 0 9223372036854775807 0\ncheck\n", ReclaimPolicy.Linux));
+
+        Assert.Equal("check 0 12288\n", (await replay.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken)).ReplaceLineEndings("\n"));
+    }
+
+    [Theory]
+    [InlineData("touch 0x0 4 0x800", "touch 0x0 2")]                    // half-page stride: each page twice
+    [InlineData("touch 0x1800 4 -0x800", "touch 0x0 2")]                // downwards
+    [InlineData("touch 0x0 9223372036854775807 -0x8000000000000000", "")] // period 2: the second address is far outside
+    [InlineData("touch 0x3000 3 -0x1000", "touch 0x1000 3")]
+    public void Touch_Steps_Over_Repeated_Pages_Exactly_As_The_Oracle_Touches_Them(string touch, string same)
+    {
+        string Trace(string line) => $"map 0x0 0x200000\n{line}\ncheck\n";
+        if (same.Length == 0)
+        {
+            Assert.Throws<TraceFormatException>(() => Replay(Trace(touch), ReclaimPolicy.Linux));
+            return;
+        }
+
+        Assert.Equal(Replay(Trace(same), ReclaimPolicy.Linux), Replay(Trace(touch), ReclaimPolicy.Linux));
     }
 
     [Fact]
@@ -157,7 +193,7 @@ public sealed class ReplayCommandTests
     private static string Replay(string trace, ReclaimPolicy policy)
     {
         var output = new StringWriter(CultureInfo.InvariantCulture);
-        ReplayCommand.Run(new StringReader(trace), output, policy);
+        ReplayCommand.Run(new StringReader(trace), output, policy, CancellationToken.None);
         return output.ToString();
     }
 
@@ -166,10 +202,9 @@ public sealed class ReplayCommandTests
 
     private static (int Exit, string Output, string Error) Invoke(params string[] args)
     {
-        var root = new RootCommand { ReplayCommand.Create() };
         var output = new StringWriter(CultureInfo.InvariantCulture);
         var error = new StringWriter(CultureInfo.InvariantCulture);
-        int exit = root.Parse(args).Invoke(new InvocationConfiguration { Output = output, Error = error });
+        int exit = Program.InvokeAsync(args, output, error, CancellationToken.None).GetAwaiter().GetResult();
         return (exit, output.ToString(), error.ToString());
     }
 }

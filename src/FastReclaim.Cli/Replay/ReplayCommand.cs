@@ -1,0 +1,83 @@
+using System.CommandLine;
+using FastReclaim.Cli.Common;
+
+namespace FastReclaim.Cli.Replay;
+
+/// <summary><c>fastreclaim replay [--policy none|linux|eager] [FILE|-]</c>: replays a page-table trace and prints <c>check N BYTES</c> lines.</summary>
+internal static class ReplayCommand
+{
+    private const string StandardInput = "-";
+
+    internal static Command Create()
+    {
+        var policy = new Option<string>("--policy")
+        {
+            Description = "When zapped page tables are freed: linux (exactly the kernel), eager, or none.",
+            DefaultValueFactory = _ => ReclaimPolicyNames.Linux,
+        }.AcceptPolicyNames();
+        var file = new Argument<string>("FILE")
+        {
+            Description = "The trace to replay; - or nothing reads standard input. A file whose name starts with - is given as ./NAME.",
+            DefaultValueFactory = _ => StandardInput,
+        };
+        file.Validators.Add(result =>
+        {
+            string path = result.GetValueOrDefault<string>();
+            if (path.StartsWith('-') && path != StandardInput)
+            {
+                result.AddError($"Unknown option '{path}' (a FILE whose name starts with - is given as ./{path}).");
+            }
+        });
+        var command = new Command("replay", "Replay a page-table trace (map/touch/zap/unmap/check) and print the page-table bytes at every check, as kernel_replay does on Linux.")
+        {
+            policy,
+            file,
+        };
+        // A read of standard input cannot be cancelled, so the replay runs on a thread of its own and a signal ends
+        // the command without waiting for a line that may never come (Program turns the cancellation into the exit code).
+        command.SetAction((parseResult, stop) => Task.Factory.StartNew(
+            () => Execute(parseResult.GetValue(file)!, ReclaimPolicyNames.Parse(parseResult.GetValue(policy)!),
+                parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, stop),
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).WaitAsync(stop));
+        return command;
+    }
+
+    private static int Execute(string path, ReclaimPolicy policy, TextWriter output, TextWriter error, CancellationToken stop)
+    {
+        if (path == StandardInput && StandardStreams.IsClosed(StandardStreams.Input))
+        {
+            error.WriteLine($"fastreclaim replay: {path}: standard input is closed");
+            return ExitCodes.Failure;
+        }
+
+        try
+        {
+            using TextReader input = path == StandardInput ? new StreamReader(Console.OpenStandardInput()) : File.OpenText(path);
+            return Run(input, output, policy, stop);
+        }
+        catch (TraceFormatException e)
+        {
+            error.WriteLine($"{path}: {e.Message}");
+            return ExitCodes.Failure;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"{path}: {e.Message}");
+            return ExitCodes.Failure;
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            return ExitCodes.Interrupted;
+        }
+    }
+
+    /// <summary>Replays <paramref name="input"/> on a fresh address space with <paramref name="policy"/>.</summary>
+    /// <exception cref="TraceFormatException">A line is malformed or refused.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="stop"/> fired; the lines before it were replayed.</exception>
+    internal static int Run(TextReader input, TextWriter output, ReclaimPolicy policy, CancellationToken stop)
+    {
+        using var space = new AddressSpace(new AddressSpaceOptions { Policy = policy });
+        new TraceReplayer(space, output).Run(input, stop);
+        return ExitCodes.Success;
+    }
+}
