@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using BenchmarkDotNet.Attributes;
+using FastReclaim.BenchmarkDotNet;
 
 namespace FastReclaim.Benchmarks;
 
@@ -12,6 +13,7 @@ namespace FastReclaim.Benchmarks;
 /// the ratio.
 /// </summary>
 [MemoryDiagnoser]
+[FastReclaimDiagnoser]
 public unsafe class EpochRetireBenchmarks
 {
     private const int Items = 4096;

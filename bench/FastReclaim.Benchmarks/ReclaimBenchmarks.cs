@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
+using FastReclaim.BenchmarkDotNet;
 
 namespace FastReclaim.Benchmarks;
 
@@ -10,6 +11,7 @@ namespace FastReclaim.Benchmarks;
 /// PTE tables). Each iteration re-creates the layout in its setup and measures only the zap / the madvise.
 /// </summary>
 [MemoryDiagnoser]
+[FastReclaimDiagnoser]
 [InvocationCount(1, 1)]
 public unsafe partial class ReclaimBenchmarks
 {

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using FastReclaim.BenchmarkDotNet;
 
 namespace FastReclaim.Benchmarks;
 
@@ -8,6 +9,7 @@ namespace FastReclaim.Benchmarks;
 /// page far away, so the walk is not trivially empty at the root.
 /// </summary>
 [MemoryDiagnoser]
+[FastReclaimDiagnoser]
 public class ZapRangeBenchmarks
 {
     private const ulong Empty2M = 2UL << 20;

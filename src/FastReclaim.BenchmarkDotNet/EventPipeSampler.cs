@@ -19,7 +19,8 @@ namespace FastReclaim.BenchmarkDotNet;
 /// that started later read the counters as they were at the signal. "Later" is decided on one clock: an event's
 /// <see cref="TraceEvent.TimeStampQPC"/> is the target's <see cref="Stopwatch.GetTimestamp"/> (the same monotonic
 /// clock on one machine), compared with this process's reading at the call, so the stream's buffering delay does not
-/// matter. Histograms are published per interval (count and percentiles of the interval's measurements).
+/// matter. Histograms are published per interval (count and percentiles of the interval's measurements); intervals
+/// that began before the previous sample released the benchmark are not reported (see <see cref="Sample"/>).
 /// </remarks>
 internal sealed class EventPipeSampler : IMeterSampler
 {
@@ -36,6 +37,12 @@ internal sealed class EventPipeSampler : IMeterSampler
 
     private const int BufferMegabytes = 16;
 
+    /// <summary>
+    /// Time allowed between <see cref="Sample"/> returning and the benchmark thread running again (the acknowledgment's
+    /// trip): intervals that begin within it may still hold grace periods that spanned the pause.
+    /// </summary>
+    private const double ReleaseMarginSeconds = 0.010;
+
     /// <summary>How long a sample waits for a fresh collection before giving up (the columns then show "-").</summary>
     private static readonly TimeSpan s_sampleTimeout = TimeSpan.FromSeconds(10);
 
@@ -49,10 +56,16 @@ internal sealed class EventPipeSampler : IMeterSampler
     /// <summary>Collections completed and not yet consumed by a sample, oldest first (guarded by <see cref="_lock"/>).</summary>
     private readonly List<Collection> _completed = [];
 
+    /// <summary>When the previous <see cref="Sample"/> returned (this process's clock; guarded by <see cref="_lock"/>).</summary>
+    private long _releasedQpc;
+
     // Written only by the reader thread, between a CollectionStart and its CollectionStop.
     private Dictionary<SeriesKey, double>? _collecting;
     private List<GracePeriodSummary>? _collectingGracePeriods;
     private long _collectingStartQpc;
+
+    /// <summary>Start of the previous collection: where the current one's interval (its histograms) begins. Reader thread only.</summary>
+    private long _previousStartQpc;
 
     private volatile string? _problem;
 
@@ -105,9 +118,16 @@ internal sealed class EventPipeSampler : IMeterSampler
                 {
                     Collection chosen = _completed[fresh];
                     // Grace periods that ended since the previous sample fall in the intervals after that sample's
-                    // collection, up to and including this one's.
-                    GracePeriodSummary gracePeriods = GracePeriodSummary.OfIntervals(_completed.Take(fresh + 1).SelectMany(c => c.GracePeriods));
+                    // collection, up to and including this one's. Intervals that began before the previous sample
+                    // released the benchmark (plus a margin for the acknowledgment to arrive) are left out: the
+                    // batches retired before that sample waited through its pause, two intervals or more with the
+                    // benchmark thread blocked, and would report the diagnoser's own wait as the workload's p99.
+                    long countedFrom = _releasedQpc + (long)(ReleaseMarginSeconds * Stopwatch.Frequency);
+                    GracePeriodSummary gracePeriods = GracePeriodSummary.OfIntervals(_completed.Take(fresh + 1)
+                        .Where(c => c.IntervalStartQpc >= countedFrom)
+                        .SelectMany(c => c.GracePeriods));
                     _completed.RemoveRange(0, fresh + 1);
+                    _releasedQpc = Stopwatch.GetTimestamp();
                     return new MeterSnapshot(chosen.Series, gracePeriods);
                 }
 
@@ -227,10 +247,11 @@ internal sealed class EventPipeSampler : IMeterSampler
 
         lock (_lock)
         {
-            _completed.Add(new Collection(_collectingStartQpc, _collecting, _collectingGracePeriods));
+            _completed.Add(new Collection(_collectingStartQpc, _previousStartQpc, _collecting, _collectingGracePeriods));
             Monitor.PulseAll(_lock);
         }
 
+        _previousStartQpc = _collectingStartQpc;
         _collecting = null;
         _collectingGracePeriods = null;
     }
@@ -269,5 +290,6 @@ internal sealed class EventPipeSampler : IMeterSampler
 
     private static string Payload(TraceEvent e, string name) => e.PayloadByName(name)?.ToString() ?? "";
 
-    private sealed record Collection(long StartQpc, Dictionary<SeriesKey, double> Series, List<GracePeriodSummary> GracePeriods);
+    /// <summary>One collection: when it started, where its histogram interval began (the previous collection's start), what it read.</summary>
+    private sealed record Collection(long StartQpc, long IntervalStartQpc, Dictionary<SeriesKey, double> Series, List<GracePeriodSummary> GracePeriods);
 }

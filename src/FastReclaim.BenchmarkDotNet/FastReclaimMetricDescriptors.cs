@@ -25,7 +25,7 @@ internal static class FastReclaimMetricDescriptors
         "FastReclaim.PendingTables", "PT Pending", "Unhooked page tables still waiting for their grace period at the end of the measured workload", "0", UnitType.Dimensionless, "Count", 4);
 
     internal static readonly IMetricDescriptor GracePeriodP99 = new Descriptor(
-        "FastReclaim.GracePeriodP99", "Grace P99", "99th percentile of the grace periods that ended during the measured workload (out of process: the largest 100 ms interval's p99)", "0.###", UnitType.Time, "ns", 5);
+        "FastReclaim.GracePeriodP99", "Grace P99", "99th percentile of the grace periods that began and ended in the measured workload (out of process: the largest p99 of its 100 ms intervals, from 10 ms after the start)", "0.###", UnitType.Time, "ns", 5);
 
     internal static readonly IMetricDescriptor ReaderStalls = new Descriptor(
         "FastReclaim.ReaderStalls", "Reader Stalls", "Readers reported for stalling an epoch during the whole measured workload (a total, not per operation)", "0", UnitType.Dimensionless, "Count", 6);

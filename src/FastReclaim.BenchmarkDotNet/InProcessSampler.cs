@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using static FastReclaim.FastReclaimDiagnostics;
 
@@ -5,8 +6,9 @@ namespace FastReclaim.BenchmarkDotNet;
 
 /// <summary>
 /// Samples the meter of this process with a <see cref="MeterListener"/> (the in-process toolchains). Observable
-/// instruments are read only when <see cref="Sample"/> polls them; grace periods are recorded as they happen, the one
-/// cost the listener adds to a benchmark that uses FastReclaim. With no FastReclaim in the process nothing is ever
+/// instruments are read only when <see cref="Sample"/> polls them; grace periods are recorded as they happen (those
+/// that began before the previous sample are dropped), the one cost the listener adds to a benchmark that uses
+/// FastReclaim. With no FastReclaim in the process nothing is ever
 /// enabled and nothing is called.
 /// </summary>
 internal sealed class InProcessSampler : IMeterSampler
@@ -14,6 +16,9 @@ internal sealed class InProcessSampler : IMeterSampler
     private readonly MeterListener _listener = new();
     private readonly Lock _gracePeriodsLock = new();
     private GracePeriodHistogram _gracePeriods = new();
+
+    /// <summary>When the previous <see cref="Sample"/> ended; grace periods that began before it are not the workload's.</summary>
+    private long _sampledQpc;
 
     /// <summary>Set only on the sampling thread, during <see cref="MeterListener.RecordObservableInstruments"/>, which reports synchronously.</summary>
     private Dictionary<SeriesKey, double>? _reading;
@@ -30,6 +35,7 @@ internal sealed class InProcessSampler : IMeterSampler
         };
         _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => OnObserved(instrument, value, tags));
         _listener.SetMeasurementEventCallback<double>((instrument, value, _, _) => OnRecorded(instrument, value));
+        _sampledQpc = Stopwatch.GetTimestamp();
         _listener.Start();
     }
 
@@ -47,6 +53,7 @@ internal sealed class InProcessSampler : IMeterSampler
         {
             gracePeriods = _gracePeriods;
             _gracePeriods = new GracePeriodHistogram();
+            _sampledQpc = Stopwatch.GetTimestamp();
         }
 
         return new MeterSnapshot(reading, gracePeriods.Summary());
@@ -77,9 +84,14 @@ internal sealed class InProcessSampler : IMeterSampler
             return;
         }
 
+        // The library records a grace period as it ends, so it began value milliseconds ago.
+        long began = Stopwatch.GetTimestamp() - (long)(value * Stopwatch.Frequency / 1000);
         lock (_gracePeriodsLock)
         {
-            _gracePeriods.Record(value);
+            if (began >= _sampledQpc)
+            {
+                _gracePeriods.Record(value);
+            }
         }
     }
 }
