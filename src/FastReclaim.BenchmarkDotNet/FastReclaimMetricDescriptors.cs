@@ -5,7 +5,9 @@ namespace FastReclaim.BenchmarkDotNet;
 
 /// <summary>
 /// The diagnoser's BenchmarkDotNet metrics, one column each. Ids are stable (the JSON exporter keys its metrics by
-/// them); a figure with no value is left out of the report, which BenchmarkDotNet shows as "-" (as it also shows 0).
+/// them). A figure with nothing behind it (no FastReclaim in the benchmark, no grace period ended) is reported as 0,
+/// which BenchmarkDotNet 0.15 shows as "-", its mark for "none"; "NA" is left for a case the diagnoser could not read
+/// at all (it then reports no metric, see <see cref="FastReclaimDiagnoser.DisplayResults"/> for why).
 /// </summary>
 internal static class FastReclaimMetricDescriptors
 {
@@ -30,7 +32,7 @@ internal static class FastReclaimMetricDescriptors
     internal static readonly IMetricDescriptor ReaderStalls = new Descriptor(
         "FastReclaim.ReaderStalls", "Reader Stalls", "Readers reported for stalling an epoch during the whole measured workload (a total, not per operation)", "0", UnitType.Dimensionless, "Count", 6);
 
-    /// <summary>The metrics of <paramref name="figures"/> that have a value.</summary>
+    /// <summary>Every metric of <paramref name="figures"/>, 0 where a figure has no value.</summary>
     internal static IEnumerable<Metric> MetricsOf(WorkloadMetrics figures)
     {
         (IMetricDescriptor Descriptor, double? Value)[] all =
@@ -43,7 +45,7 @@ internal static class FastReclaimMetricDescriptors
             (GracePeriodP99, figures.GracePeriodP99Milliseconds * 1e6),
             (ReaderStalls, figures.ReaderStalls),
         ];
-        return all.Where(m => m.Value.HasValue).Select(m => new Metric(m.Descriptor, m.Value!.Value));
+        return all.Select(m => new Metric(m.Descriptor, m.Value ?? 0));
     }
 
     private sealed record Descriptor(

@@ -6,7 +6,7 @@ namespace FastReclaim.BenchmarkDotNet;
 /// What the diagnoser reports for one benchmark case: FastReclaim counter deltas between a snapshot taken just before
 /// the measured workload iterations and one taken just after, divided by the operations those iterations ran, and
 /// a few end-of-workload levels. A figure is <see langword="null"/> when no series it is made of was alive at the end
-/// (the benchmark did not use FastReclaim, or not that part of it): the column then shows "-".
+/// (the benchmark did not use FastReclaim, or not that part of it); it is reported as 0, shown "-".
 /// </summary>
 /// <param name="TablesAllocatedPerOperation">Page tables hooked in per operation (<see cref="Instruments.PageTablesAllocated"/>).</param>
 /// <param name="TablesReclaimedPerOperation">Page tables unhooked and retired per operation (<see cref="Instruments.PageTablesReclaimed"/>).</param>

@@ -1,4 +1,5 @@
 using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Engines;
 using BenchmarkDotNet.Jobs;
@@ -43,15 +44,25 @@ public class DiagnoserInProcessTests
     }
 
     [Fact]
-    public void A_Benchmark_Without_FastReclaim_Gets_No_FastReclaim_Metric()
+    public void A_Benchmark_Without_FastReclaim_Gets_Every_Column_At_Zero_Shown_As_A_Dash()
     {
-        BenchmarkReport report = Run<NoFastReclaimBenchmark>();
+        Summary summary = RunSummary<NoFastReclaimBenchmark>();
+        BenchmarkReport report = Assert.Single(summary.Reports);
 
         Assert.True(report.Success);
-        Assert.DoesNotContain(report.Metrics.Keys, k => k.StartsWith("FastReclaim.", StringComparison.Ordinal));
+        string[] ids =
+        [
+            "FastReclaim.TablesAllocated", "FastReclaim.TablesReclaimed", "FastReclaim.RetiredItems", "FastReclaim.PageTableBytes",
+            "FastReclaim.PendingTables", "FastReclaim.GracePeriodP99", "FastReclaim.ReaderStalls",
+        ];
+        Assert.Equal(ids.Order(StringComparer.Ordinal), report.Metrics.Keys.Where(k => k.StartsWith("FastReclaim.", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+        Assert.All(ids, id => Assert.Equal(0, Value(report, id)));
+        Assert.All(ids, id => Assert.Equal("-", new MetricColumn(report.Metrics[id].Descriptor).GetValue(summary, report.BenchmarkCase)));
     }
 
-    private static BenchmarkReport Run<T>()
+    private static BenchmarkReport Run<T>() => Assert.Single(RunSummary<T>().Reports);
+
+    private static Summary RunSummary<T>()
     {
         Job job = Job.Dry
             .WithToolchain(InProcessEmitToolchain.Instance)
@@ -66,8 +77,7 @@ public class DiagnoserInProcessTests
             .AddDiagnoser(FastReclaimDiagnoser.Default)
             .WithArtifactsPath(Path.Combine(Path.GetTempPath(), "fastreclaim-diagnoser-tests"))
             .WithOptions(ConfigOptions.DisableOptimizationsValidator | ConfigOptions.DisableLogFile);
-        Summary summary = BenchmarkRunner.Run<T>(config);
-        return Assert.Single(summary.Reports);
+        return BenchmarkRunner.Run<T>(config);
     }
 
     private static long Operations(BenchmarkReport report) =>
