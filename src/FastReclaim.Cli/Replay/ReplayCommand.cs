@@ -42,32 +42,56 @@ internal static class ReplayCommand
         return command;
     }
 
+    /// <summary>
+    /// Opens the trace and replays it: exit 2 when FILE cannot be opened (a bad argument, found before any work),
+    /// 1 when a line is refused or the trace cannot be read to its end.
+    /// </summary>
     private static int Execute(string path, ReclaimPolicy policy, TextWriter output, TextWriter error, CancellationToken stop)
     {
-        if (path == StandardInput && StandardStreams.IsClosed(StandardStreams.Input))
+        TextReader input;
+        if (path == StandardInput)
         {
-            error.WriteLine($"fastreclaim replay: {path}: standard input is closed");
-            return ExitCodes.Failure;
+            if (StandardStreams.IsClosed(StandardStreams.Input))
+            {
+                error.WriteLine($"fastreclaim replay: {path}: standard input is closed");
+                return ExitCodes.Failure;
+            }
+
+            input = new StreamReader(Console.OpenStandardInput());
+        }
+        else
+        {
+            try
+            {
+                input = File.OpenText(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                error.WriteLine($"fastreclaim replay: FILE {path}: {e.Message}");
+                return ExitCodes.Usage;
+            }
         }
 
-        try
+        using (input)
         {
-            using TextReader input = path == StandardInput ? new StreamReader(Console.OpenStandardInput()) : File.OpenText(path);
-            return Run(input, output, policy, stop);
-        }
-        catch (TraceFormatException e)
-        {
-            error.WriteLine($"{path}: {e.Message}");
-            return ExitCodes.Failure;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            error.WriteLine($"{path}: {e.Message}");
-            return ExitCodes.Failure;
-        }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
-        {
-            return ExitCodes.Interrupted;
+            try
+            {
+                return Run(input, output, policy, stop);
+            }
+            catch (TraceFormatException e)
+            {
+                error.WriteLine($"{path}: {e.Message}");
+                return ExitCodes.Failure;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                error.WriteLine($"{path}: cannot read it: {e.Message}");
+                return ExitCodes.Failure;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return ExitCodes.Interrupted;
+            }
         }
     }
 
@@ -76,7 +100,10 @@ internal static class ReplayCommand
     /// <exception cref="OperationCanceledException"><paramref name="stop"/> fired; the lines before it were replayed.</exception>
     internal static int Run(TextReader input, TextWriter output, ReclaimPolicy policy, CancellationToken stop)
     {
-        using var space = new AddressSpace(new AddressSpaceOptions { Policy = policy });
+        // The tables are bounded by the machine's memory: a trace that needs more (the kernel would OOM too) is
+        // refused at the line that asks for it, never left to the OOM killer.
+        using var allocator = new PageAllocator(new PageAllocatorOptions { MaxBytes = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes });
+        using var space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Allocator = allocator });
         new TraceReplayer(space, output).Run(input, stop);
         return ExitCodes.Success;
     }

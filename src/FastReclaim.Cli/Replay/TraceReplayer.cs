@@ -65,7 +65,7 @@ internal sealed class TraceReplayer
     }
 
     /// <summary>Replays every line of <paramref name="input"/>.</summary>
-    /// <exception cref="TraceFormatException">A line is malformed or refused; nothing after it runs.</exception>
+    /// <exception cref="TraceFormatException">A line is malformed or refused, or its tables would pass the allocator's bound; nothing after it runs.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="stop"/> fired (checked before every line and every page a touch writes).</exception>
     internal void Run(TextReader input, CancellationToken stop)
     {
@@ -74,7 +74,14 @@ internal sealed class TraceReplayer
         {
             stop.ThrowIfCancellationRequested();
             lineNumber++;
-            Execute(line, lineNumber, stop);
+            try
+            {
+                Execute(line, lineNumber, stop);
+            }
+            catch (OutOfMemoryException e)
+            {
+                throw new TraceFormatException(lineNumber, $"needs more page tables than the memory here holds ({e.Message})");
+            }
         }
     }
 

@@ -26,6 +26,8 @@ public sealed class UsageErrorTests
     [InlineData("demo --policy lazy", "--policy", "'lazy'")]
     [InlineData("replay --frob", "--frob", "FILE")]
     [InlineData("replay --policy Linux", "--policy", "'Linux'")]
+    [InlineData("replay /nonexistent/trace", "FILE", "/nonexistent/trace")]
+    [InlineData("replay /", "FILE", "/")]
     [InlineData("sandbox --policy None", "--policy", "'None'")]
     [InlineData("sandbox --passes 0", "--passes", "'0'")]
     [InlineData("sandbox --pages 100000", "--pages", "'100000'")]

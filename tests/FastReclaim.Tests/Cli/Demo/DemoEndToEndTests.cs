@@ -139,6 +139,22 @@ public sealed partial class DemoEndToEndTests : IDisposable
         Assert.Equal(0, await demo.CloseInputAndWaitAsync(TestContext.Current.CancellationToken));
     }
 
+    [Theory(Timeout = TestTimeoutMilliseconds)]
+    [InlineData(CliProcess.SigInt)]
+    [InlineData(CliProcess.SigTerm)]
+    public async Task Monitor_Process_Stops_Promptly_On_A_Signal_With_Its_Exit_Code(int signal)
+    {
+        using CliProcess demo = await CliProcess.StartHeldDemoAsync(Png, TestContext.Current.CancellationToken);
+        demo.SkipUnlessDiagnosticsIpc();
+        using CliProcess monitor = CliProcess.Start("monitor", demo.Id.ToString(CultureInfo.InvariantCulture), "--plain", "--refresh-interval", "0.2");
+        await monitor.WaitForLineAsync("update 1", TestContext.Current.CancellationToken);
+
+        monitor.Signal(signal);
+
+        Assert.Equal(128 + signal, await monitor.WaitAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(0, await demo.CloseInputAndWaitAsync(TestContext.Current.CancellationToken));
+    }
+
     [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task Monitor_Finds_A_Live_Space_With_A_Refresh_Interval_Above_The_Timeout()
     {

@@ -1,0 +1,7 @@
+namespace FastReclaim.Cli.Sandbox;
+
+/// <summary>Settings of <c>fastreclaim sandbox</c>.</summary>
+/// <param name="Pages">Sparse 4 KiB pages the guest reads, one per 2 MiB (so one PTE table each).</param>
+/// <param name="Passes">Passes the guest makes over its pages in the under-load phase, while a host thread zaps and re-maps.</param>
+/// <param name="Policy">The address space's reclaim policy.</param>
+internal readonly record struct SandboxSettings(int Pages, int Passes, ReclaimPolicy Policy);
