@@ -30,6 +30,7 @@ internal static class MonitorCommand
         var refreshes = new Option<int>("--refreshes")
         {
             Description = "Exit after this many updates (0: run until Ctrl-C or until the process exits).",
+            DefaultValueFactory = _ => 0,
         }.AcceptRange(0, int.MaxValue);
         var plain = new Option<bool>("--plain")
         {

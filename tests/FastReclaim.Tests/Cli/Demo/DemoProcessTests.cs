@@ -53,6 +53,19 @@ public sealed partial class DemoProcessTests : IDisposable
     }
 
     [Fact(Timeout = TestTimeoutMilliseconds)]
+    public async Task Full_Stdout_Is_An_Output_Error_And_Stops_The_Readers_First()
+    {
+        CliProcess.SkipUnlessShell();
+        Assert.SkipUnless(File.Exists("/dev/full"), "needs /dev/full");
+        using CliProcess demo = CliProcess.StartRedirected(">/dev/full", "demo", "--gib", "1", "--seconds", "0.2", "--readers", "2", "--output", Png);
+
+        int exit = await demo.WaitAsync(TestContext.Current.CancellationToken);
+
+        Assert.True(exit == 1, $"exit {exit}:\n{demo.Output}");
+        Assert.Contains("cannot write standard output: No space left on device", Assert.Single(demo.ErrorLines), StringComparison.Ordinal);
+    }
+
+    [Fact(Timeout = TestTimeoutMilliseconds)]
     public async Task Unwritable_Output_Is_Found_Before_Any_Work()
     {
         string notADirectory = Path.Combine(_directory, "file");
