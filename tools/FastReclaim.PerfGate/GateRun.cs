@@ -9,7 +9,8 @@ namespace FastReclaim.PerfGate;
 /// <param name="BenchmarkArguments">More arguments for the benchmark program (e.g. a job switch of its own).</param>
 /// <param name="BuildArguments">MSBuild arguments for the candidate's build only (never the base's).</param>
 /// <param name="Output">Where builds' logs, results and the tables go.</param>
-/// <param name="Launches">A/B: launches per side, interleaved (base, candidate, candidate, base, ...).</param>
+/// <param name="Launches">A/B: launches per side, interleaved (base, candidate, candidate, base, ...); run: launches measured.</param>
+/// <param name="RerunLaunches">Launches (per side in an A/B) of the re-measurement of flagged cases.</param>
 /// <param name="RunBudget">Time budget of one benchmark process.</param>
 /// <param name="Options">Thresholds of the comparison.</param>
 internal sealed record GateSettings(
@@ -19,18 +20,22 @@ internal sealed record GateSettings(
     IReadOnlyList<string> BuildArguments,
     string Output,
     int Launches,
+    int RerunLaunches,
     TimeSpan RunBudget,
     GateOptions Options)
 {
     public const int DefaultLaunches = 3;
+
+    /// <summary>Only flagged cases are re-measured, so more launches are cheap, and they make a rare per-process mode count as rare.</summary>
+    public const int DefaultRerunLaunches = 5;
 
     public static readonly TimeSpan BuildBudget = TimeSpan.FromMinutes(10);
 }
 
 /// <summary>
 /// The two ways the gate measures. <see cref="AgainstBaseline"/>: the candidate alone (one launch; a flagged case
-/// again in <see cref="GateSettings.Launches"/> launches), against the committed baseline of this testbed
-/// (accepted from as many launches), by ratios (<see cref="GateMode.Ratio"/>). <see cref="AgainstCommit"/>: candidate
+/// again in <see cref="GateSettings.RerunLaunches"/> launches), against the committed baseline of this testbed
+/// (accepted from several launches), by ratios (<see cref="GateMode.Ratio"/>). <see cref="AgainstCommit"/>: candidate
 /// and base built side by side and measured interleaved in this run, by their own times
 /// (<see cref="GateMode.Absolute"/>), for a runner no committed baseline describes. Either way a case flagged
 /// as regressed is measured once more, alone, and only a regression seen twice fails: on a noisy shared runner
@@ -56,9 +61,9 @@ internal static class GateRun
         }
 
         string[] flagged = [.. Program.RerunFilter(first, ResultSetReader.Read(run))];
-        Console.WriteLine($"perf gate: regression flagged; measuring {string.Join(' ', flagged)} once more, in {settings.Launches} launches, to confirm");
+        Console.WriteLine($"perf gate: regression flagged; measuring {string.Join(' ', flagged)} once more, in {settings.RerunLaunches} launches, to confirm");
         string rerun = Path.Combine(settings.Output, "rerun");
-        candidate.Run(flagged, rerun, settings.BenchmarkArguments, settings.RunBudget, settings.Launches);
+        candidate.Run(flagged, rerun, settings.BenchmarkArguments, settings.RunBudget, settings.RerunLaunches);
         var second = Judge(baseline, ResultSetReader.Read(rerun), settings, GateMode.Ratio, "gate-rerun.md", partial: true);
         return Finish(second, clock, GateMode.Ratio, rerun: true);
     }
@@ -78,7 +83,7 @@ internal static class GateRun
         var @base = Build(settings, baseProject, [], "base");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"perf gate: both sides built in {clock.Elapsed.TotalSeconds:0} s"));
 
-        var (baseResults, candidateResults) = Interleave(settings, @base, candidate, settings.Filters, "ab");
+        var (baseResults, candidateResults) = Interleave(settings, @base, candidate, settings.Filters, "ab", settings.Launches);
         var first = Judge(baseResults, candidateResults, settings, GateMode.Absolute, "gate.md", partial: false);
         if (!first.Any(r => r.IsRegression))
         {
@@ -86,8 +91,8 @@ internal static class GateRun
         }
 
         string[] flagged = [.. first.Where(r => r.IsRegression).Select(r => r.FullName)];
-        Console.WriteLine($"perf gate: regression flagged; measuring {string.Join(' ', flagged)} once more, interleaved, to confirm");
-        var (baseAgain, candidateAgain) = Interleave(settings, @base, candidate, flagged, "ab-rerun");
+        Console.WriteLine($"perf gate: regression flagged; measuring {string.Join(' ', flagged)} once more, interleaved, {settings.RerunLaunches} launches a side, to confirm");
+        var (baseAgain, candidateAgain) = Interleave(settings, @base, candidate, flagged, "ab-rerun", settings.RerunLaunches);
         var second = Judge(baseAgain, candidateAgain, settings, GateMode.Absolute, "gate-rerun.md", partial: true);
         return Finish(second, clock, GateMode.Absolute, rerun: true);
     }
@@ -97,11 +102,11 @@ internal static class GateRun
     /// position in time, so a drift of the runner (a neighbour starting, the CPU warming up) lands on both alike.
     /// </summary>
     private static (ResultSet Base, ResultSet Candidate) Interleave(GateSettings settings, BenchmarkProject @base,
-        BenchmarkProject candidate, IReadOnlyList<string> filters, string name)
+        BenchmarkProject candidate, IReadOnlyList<string> filters, string name, int launches)
     {
         var baseLaunches = new List<string>();
         var candidateLaunches = new List<string>();
-        for (int launch = 0; launch < settings.Launches; launch++)
+        for (int launch = 0; launch < launches; launch++)
         {
             var order = launch % 2 == 0
                 ? new[] { (Side: @base, Into: baseLaunches, Label: "base"), (Side: candidate, Into: candidateLaunches, Label: "candidate") }

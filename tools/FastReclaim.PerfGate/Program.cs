@@ -71,10 +71,11 @@ internal static class Program
         public readonly Option<DirectoryInfo> Output = new("--output") { Description = "Where logs, results and tables go.", DefaultValueFactory = _ => new DirectoryInfo("artifacts/perfgate") };
         public readonly Option<string> BuildArguments = new("--build-args") { Description = "MSBuild arguments for the candidate's build only, e.g. \"-p:Flag=true\".", DefaultValueFactory = _ => "" };
         public readonly Option<int> Launches = new("--launches") { Description = "Launches (processes) to measure: per side, interleaved, for ab and gate's relative mode; for run (what accept takes). The candidate of gate's ratio mode runs once.", DefaultValueFactory = _ => GateSettings.DefaultLaunches };
+        public readonly Option<int> RerunLaunches = new("--rerun-launches") { Description = "Launches (per side in an A/B) that re-measure a flagged case.", DefaultValueFactory = _ => GateSettings.DefaultRerunLaunches };
         public readonly Option<int> RunTimeout = new("--run-timeout") { Description = "Seconds one benchmark process may take.", DefaultValueFactory = _ => 300 };
         public readonly JudgeOptions Judge = new();
 
-        public IEnumerable<Option> All => [Project, Filter, FilterFile, Output, BuildArguments, Launches, RunTimeout, .. Judge.All];
+        public IEnumerable<Option> All => [Project, Filter, FilterFile, Output, BuildArguments, Launches, RerunLaunches, RunTimeout, .. Judge.All];
 
         public GateSettings Read(ParseResult parse, IReadOnlyList<string> benchmarkArguments)
         {
@@ -91,10 +92,10 @@ internal static class Program
             {
                 throw new ArgumentException("no benchmark to measure: give --filter or a --filter-file that names one");
             }
-            int launches = parse.GetValue(Launches);
-            if (launches < 1)
+            int launches = parse.GetValue(Launches), rerunLaunches = parse.GetValue(RerunLaunches);
+            if (launches < 1 || rerunLaunches < 1)
             {
-                throw new ArgumentException($"--launches must be at least 1 (got {launches})");
+                throw new ArgumentException($"--launches and --rerun-launches must be at least 1 (got {launches} and {rerunLaunches})");
             }
             int timeout = parse.GetValue(RunTimeout);
             if (timeout < 1)
@@ -108,6 +109,7 @@ internal static class Program
                 parse.GetValue(BuildArguments)!.Split(' ', StringSplitOptions.RemoveEmptyEntries),
                 parse.GetValue(Output)!.FullName,
                 launches,
+                rerunLaunches,
                 TimeSpan.FromSeconds(timeout),
                 Judge.Read(parse));
         }
@@ -268,6 +270,11 @@ internal static class Program
             string commit = BaseWorktree.ResolveCommit(repository, "HEAD");
             var (accepted, directory) = BaselineStore.Accept(parse.GetValue(results)!.FullName, root, commit, parse.GetValue(note)!);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"accepted {accepted.Count} cases of commit {commit[..12]} into {directory}; commit it with a message saying why"));
+            foreach (var (spread, fastest, slowest) in GateComparer.SpreadAcrossLaunches(accepted, new GateOptions(), GateMode.Ratio))
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"note: {spread.DisplayName} ({spread.Suite}) differs from launch to launch, ratio {fastest:0.000} to {slowest:0.000}: its speed is drawn per process; keep several launches in its baseline"));
+            }
             return Passed;
         }));
         return command;

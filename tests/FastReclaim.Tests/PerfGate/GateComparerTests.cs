@@ -182,27 +182,38 @@ public class GateComparerTests
     }
 
     [Fact]
-    public void A_Case_Within_The_Spread_Of_The_Old_Launches_Is_Not_A_Regression()
+    public void One_Slow_Launch_Among_Several_Is_Not_A_Regression()
     {
-        // The guard case measured 0.98 and 1.37 ns in two processes of one build: two launches of the old side
-        // in the fast mode, one in the slow mode. Three new launches all in the slow mode are significant over
-        // iterations (p < 0.01 on 45 against 45) but inside what the old code showed from process to process.
-        var old = Launches(Run(seed: 1, caseNs: 0.72 * CaseNs), Run(seed: 2, caseNs: 0.72 * CaseNs), Run(seed: 3));
-        var slowMode = Launches(Run(seed: 4), Run(seed: 5), Run(seed: 6));
+        // A re-measurement in several launches where one process drew a slow code placement (+30% for the whole
+        // launch): pooled, two thirds of the new iterations are as fast as before.
+        var old = Launches(Run(seed: 1), Run(seed: 2), Run(seed: 3));
+        var current = Launches(Run(seed: 4, caseNs: 1.3 * CaseNs), Run(seed: 5), Run(seed: 6));
 
-        Assert.Equal(Verdict.Same, Single(GateComparer.Compare(old, slowMode, Options), CaseName).Verdict);
-        Assert.Equal(Verdict.Same, Single(GateComparer.Compare(old, slowMode, Options, GateMode.Absolute), CaseName).Verdict);
+        Assert.Equal(Verdict.Same, Single(GateComparer.Compare(old, current, Options), CaseName).Verdict);
+        Assert.Equal(Verdict.Same, Single(GateComparer.Compare(old, current, Options, GateMode.Absolute), CaseName).Verdict);
     }
 
     [Fact]
-    public void A_Case_Beyond_The_Slowest_Old_Launch_Is_A_Regression()
+    public void A_Case_Slower_In_Every_Launch_Is_A_Regression_Whatever_Modes_The_Baseline_Showed()
     {
-        var old = Launches(Run(seed: 1, caseNs: 0.72 * CaseNs), Run(seed: 2, caseNs: 0.72 * CaseNs), Run(seed: 3));
+        // The page scan measured 24 ns in most processes and 36 ns in one; a 2x scan is slower than both modes.
+        var old = Launches(Run(seed: 1, caseNs: 1.5 * CaseNs), Run(seed: 2), Run(seed: 3));
+        var current = Launches(Run(seed: 4, caseNs: 1.8 * CaseNs), Run(seed: 5, caseNs: 1.8 * CaseNs), Run(seed: 6, caseNs: 1.8 * CaseNs));
 
-        var rows = GateComparer.Compare(old, Run(seed: 4, caseNs: 1.3 * CaseNs), Options);
-
-        Assert.Equal(Verdict.Slower, Single(rows, CaseName).Verdict);
+        Assert.Equal(Verdict.Slower, Single(GateComparer.Compare(old, current, Options), CaseName).Verdict);
         Assert.Equal(3, old.Find(CaseName)!.Launches.Count);
+    }
+
+    [Fact]
+    public void Spread_Across_Launches_Names_The_Case_Whose_Processes_Disagree()
+    {
+        var old = Launches(Run(seed: 1, caseNs: 0.7 * CaseNs), Run(seed: 2), Run(seed: 3));
+
+        var spread = Assert.Single(GateComparer.SpreadAcrossLaunches(old, Options, GateMode.Ratio));
+
+        Assert.Equal(CaseName, spread.Case.FullName);
+        Assert.InRange(spread.Slowest / spread.Fastest, 1.3, 1.6);
+        Assert.Empty(GateComparer.SpreadAcrossLaunches(Launches(Run(seed: 1), Run(seed: 2)), Options, GateMode.Ratio));
     }
 
     [Fact]
