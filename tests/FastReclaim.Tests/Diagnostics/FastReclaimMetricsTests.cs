@@ -111,7 +111,6 @@ public class FastReclaimMetricsTests
         space.Map(Base, 0x4000_0000, Span, PageFlags.Present | PageFlags.Writable);
 
         PageTableReading reading = source.ReadMetrics();
-        Assert.Equal(64, reading.ReclaimedTables);
         Assert.Equal(66 + 64 + 64, reading.AllocatedTables); // the unmap freed the 64 PTE tables, not the PMD (1 GiB span)
     }
 
