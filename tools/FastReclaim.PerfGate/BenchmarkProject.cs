@@ -31,9 +31,11 @@ internal sealed class BenchmarkProject
             throw new GateBrokenException($"benchmark project '{projectPath}' does not exist");
         }
         string directory = Directory.Exists(fullPath) ? fullPath : Path.GetDirectoryName(fullPath)!;
-        ProcessRunner.Run("dotnet", ["build", fullPath, "-c", Configuration, "--nologo", "-v", "q", .. buildArguments], directory, budget, logFile);
+        // No build servers (MSBuild nodes, the compiler server): none is left running beside the measurements
+        // that follow, on a runner with as few as two cores.
+        ProcessRunner.Run("dotnet", ["build", fullPath, "-c", Configuration, "--nologo", "-v", "q", "--disable-build-servers", .. buildArguments], directory, budget, logFile);
         string targetPath = ProcessRunner.Run("dotnet",
-            ["msbuild", fullPath, "-getProperty:TargetPath", $"-p:Configuration={Configuration}", .. buildArguments], directory, budget).Trim();
+            ["msbuild", fullPath, "-getProperty:TargetPath", $"-p:Configuration={Configuration}", "-nodeReuse:false", .. buildArguments], directory, budget).Trim();
         if (!File.Exists(targetPath))
         {
             throw new GateBrokenException($"built '{projectPath}' but its assembly '{targetPath}' is not there");
