@@ -51,19 +51,7 @@ internal sealed class ResultSet
     /// The case's median over its in-class baseline's median, launch by launch (as many as both have); empty
     /// when the case has no baseline in this set.
     /// </summary>
-    public IReadOnlyList<double> LaunchRatiosOf(BenchmarkResult result)
-    {
-        var baseline = result.BaselineFullName is { } name ? Find(name) : null;
-        if (baseline is null)
-        {
-            return [];
-        }
-        var launches = result.Launches;
-        var baselineLaunches = baseline.Launches;
-        return [.. Enumerable.Range(0, Math.Min(launches.Count, baselineLaunches.Count))
-            .Where(i => baselineLaunches[i] > 0)
-            .Select(i => launches[i] / baselineLaunches[i])];
-    }
+    public IReadOnlyList<double> LaunchRatiosOf(BenchmarkResult result) => DividedByBaseline(result, r => r.Launches);
 
     /// <summary>Every case, in a stable order (suite, then name).</summary>
     public IEnumerable<BenchmarkResult> All => byName.Values
@@ -90,22 +78,26 @@ internal sealed class ResultSet
     /// <summary>
     /// The case's time divided by its in-class baseline's time, one value per measured iteration: iteration i of
     /// the case over iteration i of the baseline (as many as the shorter side has). The pairing is arbitrary,
-    /// the iterations did not run at the same moment; its point is that every ratio carries one draw of the
+    /// the iterations did not run at the same moment (nor, across merged launches, always in the same launch:
+    /// outlier removal leaves each launch its own count); its point is that every ratio carries one draw of the
     /// baseline's noise as well as one of the case's, so a noisy baseline makes a noisy ratio sample and the
     /// test does not mistake a baseline that happened to run slower for a change of the case. Empty when the
     /// case has no baseline in this set or either side has no measurement.
     /// </summary>
-    public IReadOnlyList<double> RatiosOf(BenchmarkResult result)
+    public IReadOnlyList<double> RatiosOf(BenchmarkResult result) => DividedByBaseline(result, r => r.NanosecondsPerOperation);
+
+    /// <summary>Value i of the case over value i of its in-class baseline, as many as both have; empty without a baseline.</summary>
+    private List<double> DividedByBaseline(BenchmarkResult result, Func<BenchmarkResult, IReadOnlyList<double>> values)
     {
         var baseline = result.BaselineFullName is { } name ? Find(name) : null;
         if (baseline is null)
         {
             return [];
         }
-        var times = result.NanosecondsPerOperation;
-        var baselineTimes = baseline.NanosecondsPerOperation;
-        return [.. Enumerable.Range(0, Math.Min(times.Count, baselineTimes.Count))
-            .Where(i => baselineTimes[i] > 0)
-            .Select(i => times[i] / baselineTimes[i])];
+        var own = values(result);
+        var baselines = values(baseline);
+        return [.. Enumerable.Range(0, Math.Min(own.Count, baselines.Count))
+            .Where(i => baselines[i] > 0)
+            .Select(i => own[i] / baselines[i])];
     }
 }
