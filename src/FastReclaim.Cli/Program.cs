@@ -20,13 +20,14 @@ internal static class Program
     private static async Task<int> Main(string[] args)
     {
         using var termination = new Termination();
+        Console.SetError(StandardStreams.IsClosed(StandardStreams.Error) ? TextWriter.Null : GuardedWriter.ForError(Console.Error));
         if (StandardStreams.IsClosed(StandardStreams.Output))
         {
             await Console.Error.WriteLineAsync($"{ToolName}: standard output is closed").ConfigureAwait(false);
             return ExitCodes.Failure;
         }
 
-        Console.SetOut(new GuardedWriter(Console.Out));
+        Console.SetOut(GuardedWriter.ForOutput(Console.Out));
         int code = await InvokeAsync(args, Console.Out, Console.Error, termination.Token).ConfigureAwait(false);
         return termination.ExitCode ?? code;
     }

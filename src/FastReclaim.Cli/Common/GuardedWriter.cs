@@ -3,47 +3,67 @@ using System.Text;
 namespace FastReclaim.Cli.Common;
 
 /// <summary>
-/// Standard output as the commands write it: a write or flush that fails (<see cref="IOException"/>, or
-/// <see cref="UnauthorizedAccessException"/> for a descriptor not open for writing) becomes an
-/// <see cref="OutputException"/>, so a command never mistakes it for a fault of its input and
-/// <see cref="Program"/> reports it as what it is. The asynchronous members of <see cref="TextWriter"/> call
-/// these, so they are guarded too.
+/// A standard stream as the commands write it. A write or flush that fails (<see cref="IOException"/>, or
+/// <see cref="UnauthorizedAccessException"/> for a descriptor not open for writing) becomes, on standard output,
+/// an <see cref="OutputException"/>, so a command never mistakes it for a fault of its input and
+/// <see cref="Program"/> reports it as what it is; on standard error, where there is nowhere left to report it,
+/// it is dropped and the exit code still tells. The asynchronous members of <see cref="TextWriter"/> call these,
+/// so they are guarded too.
 /// </summary>
-internal sealed class GuardedWriter(TextWriter inner) : TextWriter
+internal sealed class GuardedWriter : TextWriter
 {
-    public override Encoding Encoding => inner.Encoding;
+    private readonly TextWriter _inner;
+    private readonly bool _dropFailures;
 
-    public override IFormatProvider FormatProvider => inner.FormatProvider;
+    private GuardedWriter(TextWriter inner, bool dropFailures)
+    {
+        _inner = inner;
+        _dropFailures = dropFailures;
+    }
+
+    /// <summary>Standard output: a failed write throws <see cref="OutputException"/>.</summary>
+    public static GuardedWriter ForOutput(TextWriter inner) => new(inner, dropFailures: false);
+
+    /// <summary>Standard error: a failed write is dropped.</summary>
+    public static GuardedWriter ForError(TextWriter inner) => new(inner, dropFailures: true);
+
+    public override Encoding Encoding => _inner.Encoding;
+
+    public override IFormatProvider FormatProvider => _inner.FormatProvider;
 
     [System.Diagnostics.CodeAnalysis.AllowNull]
     public override string NewLine
     {
-        get => inner.NewLine;
-        set => inner.NewLine = value;
+        get => _inner.NewLine;
+        set => _inner.NewLine = value;
     }
 
-    public override void Write(char value) => Guard(inner, value, static (w, v) => w.Write(v));
+    public override void Write(char value) => Guard(value, static (w, v) => w.Write(v));
 
     public override void Write(char[] buffer, int index, int count) =>
-        Guard(inner, (buffer, index, count), static (w, a) => w.Write(a.buffer, a.index, a.count));
+        Guard((buffer, index, count), static (w, a) => w.Write(a.buffer, a.index, a.count));
 
-    public override void Write(string? value) => Guard(inner, value, static (w, v) => w.Write(v));
+    public override void Write(string? value) => Guard(value, static (w, v) => w.Write(v));
 
-    public override void WriteLine(string? value) => Guard(inner, value, static (w, v) => w.WriteLine(v));
+    public override void WriteLine(string? value) => Guard(value, static (w, v) => w.WriteLine(v));
 
-    public override void WriteLine() => Guard(inner, 0, static (w, _) => w.WriteLine());
+    public override void WriteLine() => Guard(0, static (w, _) => w.WriteLine());
 
-    public override void Flush() => Guard(inner, 0, static (w, _) => w.Flush());
+    public override void Flush() => Guard(0, static (w, _) => w.Flush());
 
-    private static void Guard<T>(TextWriter writer, T value, Action<TextWriter, T> write)
+    private void Guard<T>(T value, Action<TextWriter, T> write)
     {
         try
         {
-            write(writer, value);
+            write(_inner, value);
+        }
+        catch (Exception e) when ((e is IOException or UnauthorizedAccessException) && !_dropFailures)
+        {
+            throw Failed(e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw Failed(e);
+            // Standard error: nowhere left to say it.
         }
     }
 

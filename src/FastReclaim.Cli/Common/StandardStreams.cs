@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace FastReclaim.Cli.Common;
 
-/// <summary>Whether the process was started with its standard input or output closed.</summary>
+/// <summary>Whether the process was started with a standard stream (input, output, error) closed.</summary>
 /// <remarks>
 /// A descriptor closed at exec time does not stay closed: the runtime's first <c>pipe</c> or <c>open</c> takes the
 /// lowest free number, so with stdin closed, descriptor 0 is the read end of a pipe the runtime itself holds the
@@ -14,6 +14,7 @@ internal static partial class StandardStreams
 {
     public const int Input = 0;
     public const int Output = 1;
+    public const int Error = 2;
 
     private const int GetDescriptorFlagsCommand = 1; // F_GETFD
     private const int CloseOnExecFlag = 1;           // FD_CLOEXEC

@@ -126,7 +126,8 @@ internal sealed class DemoRun : IDisposable
             }
             finally
             {
-                // Whatever ended the waves, no reader may outlive them: Dispose frees the tables they walk.
+                // Whatever ended the waves, no reader may outlive them: Dispose frees the tables they walk. Join also
+                // orders each reader's writes of its own slots in the tally arrays before the reads of them below.
                 stop.Cancel();
                 foreach (Thread reader in readers)
                 {

@@ -44,4 +44,16 @@ public sealed class UsageErrorTests
         Assert.Contains(value, line, StringComparison.Ordinal);
         Assert.DoesNotContain("Unhandled", cli.Output, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("2>&-")]
+    [InlineData("2>/dev/full")]
+    public async Task Closed_Or_Full_Stderr_Leaves_The_Exit_Code_To_Tell(string redirection)
+    {
+        CliProcess.SkipUnlessShell();
+        Assert.SkipWhen(redirection.Contains("/dev/full", StringComparison.Ordinal) && !File.Exists("/dev/full"), "needs /dev/full");
+        using CliProcess cli = CliProcess.StartRedirected(redirection, "monitor", "abc");
+
+        Assert.Equal(2, await cli.WaitAsync(TestContext.Current.CancellationToken));
+    }
 }
