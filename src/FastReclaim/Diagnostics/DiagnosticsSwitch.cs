@@ -1,4 +1,5 @@
-namespace FastReclaim;
+
+namespace FastReclaim.Diagnostics;
 
 /// <summary>
 /// The <c>FastReclaim.Diagnostics.IsSupported</c> feature switch (an <see cref="AppContext"/> switch, e.g.

@@ -79,7 +79,7 @@ public static class FastReclaimDiagnostics
         /// <summary>The address space: a number, 1, 2, ... in the order the process created its spaces.</summary>
         public const string Space = "space";
 
-        /// <summary>The address space's reclaim policy, spelled as <see cref="ReclaimPolicyNames.Format"/> spells it.</summary>
+        /// <summary>The address space's reclaim policy, spelled <c>none</c>, <c>linux</c> or <c>eager</c> (<c>ReclaimPolicyNames</c>).</summary>
         public const string Policy = "policy";
 
         /// <summary>The paging level of a <see cref="Instruments.PageTableSize"/> measurement: one of <see cref="Levels"/>.</summary>

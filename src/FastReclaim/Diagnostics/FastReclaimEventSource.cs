@@ -1,6 +1,6 @@
 using System.Diagnostics.Tracing;
 
-namespace FastReclaim;
+namespace FastReclaim.Diagnostics;
 
 /// <summary>
 /// The <c>FastReclaim</c> event source: reader stalls, sweeps and per-table reclaim decisions, for

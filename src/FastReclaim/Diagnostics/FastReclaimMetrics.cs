@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using static FastReclaim.FastReclaimDiagnostics;
 
-namespace FastReclaim;
+namespace FastReclaim.Diagnostics;
 
 /// <summary>
 /// The <c>FastReclaim</c> meter (<c>dotnet-counters monitor --counters FastReclaim</c>, or a
@@ -56,7 +56,7 @@ internal static class FastReclaimMetrics
             static (s, id, list) =>
             {
                 PageTableReading r = s.ReadMetrics();
-                list.Add(new(r.PendingTables * PageAllocator.PageSize, SpaceTags(id, r.Policy)));
+                list.Add(new(r.PendingBytes, SpaceTags(id, r.Policy)));
             }),
             "By", "Bytes of unhooked page tables retired and waiting for their grace period.");
         meter.CreateObservableCounter(Instruments.PageTablesReclaimed, () => AddressSpaces.Collect(
@@ -98,7 +98,7 @@ internal static class FastReclaimMetrics
     /// Reports a sweep of address space <paramref name="space"/> that started at
     /// <paramref name="startTimestamp"/> (<see cref="Stopwatch.GetTimestamp"/>) to the histogram and the event source.
     /// </summary>
-    internal static void RecordSweep(int space, ReclaimPolicy policy, long startTimestamp, long tablesScanned, long tablesReclaimed)
+    internal static void RecordSweep(int space, string policy, long startTimestamp, long tablesScanned, long tablesReclaimed)
     {
         bool histogram = DiagnosticsSwitch.IsSupported && s_sweepDuration.Enabled;
         bool sweepEvent = FastReclaimEventSource.IsOn(System.Diagnostics.Tracing.EventLevel.Informational, FastReclaimEventSource.Keywords.Sweep);
@@ -110,29 +110,28 @@ internal static class FastReclaimMetrics
         double milliseconds = Stopwatch.GetElapsedTime(startTimestamp).TotalMilliseconds;
         if (histogram)
         {
-            s_sweepDuration.Record(milliseconds, new(Tags.Space, space), new(Tags.Policy, ReclaimPolicyNames.Format(policy)));
+            s_sweepDuration.Record(milliseconds, new(Tags.Space, space), new(Tags.Policy, policy));
         }
 
         if (sweepEvent)
         {
-            FastReclaimEventSource.Log.Sweep(space, ReclaimPolicyNames.Format(policy), tablesScanned, tablesReclaimed, milliseconds);
+            FastReclaimEventSource.Log.Sweep(space, policy, tablesScanned, tablesReclaimed, milliseconds);
         }
     }
 
     private static void MeasurePageTableBytes(IPageTableMetricsSource space, int id, List<Measurement<long>> list)
     {
         PageTableReading r = space.ReadMetrics();
-        string policy = ReclaimPolicyNames.Format(r.Policy);
-        list.Add(new(r.PteTables * PageAllocator.PageSize, LevelTags(id, policy, Levels.Pte)));
-        list.Add(new(r.PmdTables * PageAllocator.PageSize, LevelTags(id, policy, Levels.Pmd)));
-        list.Add(new(r.PudTables * PageAllocator.PageSize, LevelTags(id, policy, Levels.Pud)));
-        list.Add(new(r.P4dTables * PageAllocator.PageSize, LevelTags(id, policy, Levels.P4d)));
+        list.Add(new(r.PteBytes, LevelTags(id, r.Policy, Levels.Pte)));
+        list.Add(new(r.PmdBytes, LevelTags(id, r.Policy, Levels.Pmd)));
+        list.Add(new(r.PudBytes, LevelTags(id, r.Policy, Levels.Pud)));
+        list.Add(new(r.P4dBytes, LevelTags(id, r.Policy, Levels.P4d)));
     }
 
     private static KeyValuePair<string, object?> DomainTagOf(int id) => new(Tags.Domain, id);
 
-    private static KeyValuePair<string, object?>[] SpaceTags(int id, ReclaimPolicy policy) =>
-        [new(Tags.Space, id), new(Tags.Policy, ReclaimPolicyNames.Format(policy))];
+    private static KeyValuePair<string, object?>[] SpaceTags(int id, string policy) =>
+        [new(Tags.Space, id), new(Tags.Policy, policy)];
 
     private static KeyValuePair<string, object?>[] LevelTags(int id, string policy, string level) =>
         [new(Tags.Space, id), new(Tags.Policy, policy), new(Tags.Level, level)];

@@ -1,4 +1,5 @@
-namespace FastReclaim;
+
+namespace FastReclaim.Diagnostics;
 
 /// <summary>
 /// An owner's entry in a <see cref="MetricsRegistry{TSource}"/>: its id (the <c>domain</c> or <c>space</c>

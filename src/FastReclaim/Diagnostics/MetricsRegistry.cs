@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 
-namespace FastReclaim;
+namespace FastReclaim.Diagnostics;
 
 /// <summary>
 /// The live owners (epoch domains or address spaces) that the meter's observable instruments read when a

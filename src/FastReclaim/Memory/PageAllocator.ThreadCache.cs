@@ -1,3 +1,4 @@
+
 namespace FastReclaim;
 
 public sealed partial class PageAllocator

@@ -1,3 +1,4 @@
+
 namespace FastReclaim;
 
 /// <summary>Settings of a <see cref="PageAllocator"/>; read once by its constructor.</summary>

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace FastReclaim;
+namespace FastReclaim.Memory;
 
 /// <summary>
 /// Book-keeping for one chunk of a <see cref="PageAllocator"/>: which of its pages sit in the allocator's shared pool

@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace FastReclaim;
+namespace FastReclaim.Memory;
 
 /// <summary>
 /// Per-page metadata for a page handed out by <see cref="PageAllocator"/> (the storage of Linux's

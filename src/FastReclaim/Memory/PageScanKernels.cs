@@ -1,7 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 
-namespace FastReclaim;
+namespace FastReclaim.Memory;
 
 /// <summary>
 /// The scan kernels of <see cref="PageScan"/>, written once over a vector width. <see cref="PageScan"/> picks the

@@ -2,7 +2,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace FastReclaim;
+namespace FastReclaim.Memory;
 
 /// <summary>
 /// The few vector operations <see cref="PageScanKernels{TWidth, TVector}"/> needs, over 64-bit lanes, for one

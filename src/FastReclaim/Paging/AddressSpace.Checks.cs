@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using static FastReclaim.PageTableFormat;
+using static FastReclaim.Paging.PageTableFormat;
 
 namespace FastReclaim;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using static FastReclaim.PageTableFormat;
+using FastReclaim.Paging;
+using static FastReclaim.Paging.PageTableFormat;
 
 namespace FastReclaim;
 

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
-using static FastReclaim.PageTableFormat;
+using FastReclaim.Diagnostics;
+using FastReclaim.Paging;
+using static FastReclaim.Paging.PageTableFormat;
 
 namespace FastReclaim;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
-using static FastReclaim.PageTableFormat;
+using FastReclaim.Diagnostics;
+using static FastReclaim.Paging.PageTableFormat;
 
 namespace FastReclaim;
 
@@ -24,7 +25,7 @@ public sealed unsafe partial class AddressSpace
         }
 
         Interlocked.Add(ref _reclaimedTables, reclaimed);
-        FastReclaimMetrics.RecordSweep(_metrics.Id, _policy, started, scanned, reclaimed);
+        FastReclaimMetrics.RecordSweep(_metrics.Id, ReclaimPolicyNames.Format(_policy), started, scanned, reclaimed);
         return new SweepResult(scanned, reclaimed);
     }
 

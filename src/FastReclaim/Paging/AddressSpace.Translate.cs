@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using static FastReclaim.PageTableFormat;
+using static FastReclaim.Paging.PageTableFormat;
 
 namespace FastReclaim;
 

@@ -1,4 +1,5 @@
-using static FastReclaim.PageTableFormat;
+using FastReclaim.Paging;
+using static FastReclaim.Paging.PageTableFormat;
 
 namespace FastReclaim;
 

@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
-using static FastReclaim.PageTableFormat;
+using FastReclaim.Diagnostics;
+using FastReclaim.Paging;
+using static FastReclaim.Paging.PageTableFormat;
 
 namespace FastReclaim;
 
@@ -159,7 +161,9 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     PageTableReading IPageTableMetricsSource.ReadMetrics()
     {
         PageTableStats s = Stats;
-        return new PageTableReading(_policy, s.PteTables, s.PmdTables, s.PudTables, s.P4dTables, s.PendingTables, s.ReclaimedTables,
+        const long TableBytes = PageAllocator.PageSize;
+        return new PageTableReading(ReclaimPolicyNames.Format(_policy), s.PteTables * TableBytes, s.PmdTables * TableBytes,
+            s.PudTables * TableBytes, s.P4dTables * TableBytes, s.PendingTables * TableBytes, s.ReclaimedTables,
             Volatile.Read(ref _allocatedTables));
     }
 

@@ -1,3 +1,5 @@
+using FastReclaim.Paging;
+
 namespace FastReclaim;
 
 /// <summary>Settings of an <see cref="AddressSpace"/>.</summary>

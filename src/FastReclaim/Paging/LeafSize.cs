@@ -1,3 +1,4 @@
+
 namespace FastReclaim;
 
 /// <summary>Size of the leaf pages a mapping is built from.</summary>

@@ -1,3 +1,4 @@
+
 namespace FastReclaim;
 
 /// <summary>

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace FastReclaim;
+namespace FastReclaim.Paging;
 
 /// <summary>
 /// The x86-64 paging-structure entry format (Intel SDM vol. 3, §4.5) and the address arithmetic of the levels.

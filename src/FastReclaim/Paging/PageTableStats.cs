@@ -1,3 +1,4 @@
+
 namespace FastReclaim;
 
 /// <summary>A snapshot of an <see cref="AddressSpace"/>'s page tables.</summary>

@@ -1,3 +1,4 @@
+
 namespace FastReclaim;
 
 /// <summary>When an address space frees page-table pages that a zap left empty.</summary>

@@ -1,7 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using FastReclaim.Memory;
 
-namespace FastReclaim;
+namespace FastReclaim.Paging;
 
 /// <summary>
 /// What the paging layer keeps in the <see cref="PageDescriptor"/> of each page-table page (Linux's

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace FastReclaim;
+namespace FastReclaim.Paging;
 
 /// <summary>
 /// The split page-table lock: a spinlock in the <see cref="TableDescriptor.Lock"/> word of each table's page

@@ -1,3 +1,4 @@
+
 namespace FastReclaim;
 
 /// <summary>What one <see cref="AddressSpace.Zap"/> did.</summary>

@@ -1,4 +1,5 @@
-namespace FastReclaim;
+
+namespace FastReclaim.Reclaim;
 
 /// <summary>Cache-line geometry used to keep words written by different threads off each other's lines.</summary>
 internal static class CacheLine

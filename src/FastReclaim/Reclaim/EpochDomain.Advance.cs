@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Diagnostics.Tracing;
+using FastReclaim.Diagnostics;
+using FastReclaim.Reclaim;
 
 namespace FastReclaim;
 

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using FastReclaim.Diagnostics;
+using FastReclaim.Reclaim;
 
 namespace FastReclaim;
 

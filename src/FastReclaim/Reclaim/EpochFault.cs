@@ -1,5 +1,5 @@
 #if FASTRECLAIM_FAULT_INJECTION
-namespace FastReclaim;
+namespace FastReclaim.Reclaim;
 
 /// <summary>
 /// Deliberately broken variants of the reclaimer, for tests only: each removes one of the two things that make

@@ -1,3 +1,5 @@
+using FastReclaim.Reclaim;
+
 namespace FastReclaim;
 
 /// <summary>Tuning of an <see cref="EpochDomain"/>. Every value is checked when it is set.</summary>

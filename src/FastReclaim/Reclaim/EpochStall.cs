@@ -1,4 +1,5 @@
-namespace FastReclaim;
+
+namespace FastReclaim.Reclaim;
 
 /// <summary>A reader that has held an epoch domain back past its stall deadline.</summary>
 /// <param name="Epoch">The global epoch that could not advance.</param>

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 
-namespace FastReclaim;
+namespace FastReclaim.Reclaim;
 
 /// <summary>
 /// The domain's sealed bags, oldest first, and a pool of empty bags. Touched once per bag (every

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Numerics;
 
-namespace FastReclaim;
+namespace FastReclaim.Reclaim;
 
 /// <summary>
 /// Grace-period latencies in power-of-two microsecond buckets: bucket <c>b</c> holds [2^(b-1), 2^b) µs, bucket

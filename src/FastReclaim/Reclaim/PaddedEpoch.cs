@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace FastReclaim;
+namespace FastReclaim.Reclaim;
 
 /// <summary>
 /// The global epoch word of an <see cref="EpochDomain"/> and the domain's key, alone on their cache lines: every

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace FastReclaim;
+namespace FastReclaim.Reclaim;
 
 /// <summary>
 /// The words of a <see cref="ReaderSlot"/> that its owner writes on the hot path, padded so that no other

@@ -1,4 +1,5 @@
-namespace FastReclaim;
+
+namespace FastReclaim.Reclaim;
 
 /// <summary>
 /// The reader slots of one domain, in an array the advancer scans without a lock. There is no fixed thread

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace FastReclaim;
+namespace FastReclaim.Reclaim;
 
 /// <summary>
 /// One participant of an <see cref="EpochDomain"/>: a thread's automatic slot or an <see cref="EpochReader"/>

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace FastReclaim;
+namespace FastReclaim.Reclaim;
 
 /// <summary>
 /// Up to <see cref="Capacity"/> retired items with their free callbacks (crossbeam-epoch's <c>Bag</c>). A bag is

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace FastReclaim;
+namespace FastReclaim.Reclaim;
 
 /// <summary>
 /// The free callback of one retired item: a static function (<c>delegate*&lt;nint, void&gt;</c>, kept as its

@@ -1,4 +1,5 @@
-namespace FastReclaim;
+
+namespace FastReclaim.Reclaim;
 
 /// <summary>
 /// The automatic slots of one thread, referenced only from that thread's statics. When the thread exits its

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace FastReclaim;
+namespace FastReclaim.Reclaim;
 
 /// <summary>
 /// The calling thread's automatic <see cref="ReaderSlot"/>s, one per <see cref="EpochDomain"/> it has used.

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Diagnostics.Tracing;
+using FastReclaim.Diagnostics;
 
 namespace FastReclaim.Tests.Diagnostics;
 

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Tracing;
+using FastReclaim.Diagnostics;
 
 namespace FastReclaim.Tests.Diagnostics;
 
@@ -29,7 +30,7 @@ public class FastReclaimEventSourceTests
     {
         using var listener = new RecordingListener(EventLevel.Informational, FastReclaimEventSource.Keywords.Sweep);
 
-        FastReclaimMetrics.RecordSweep(space: 3, ReclaimPolicy.Linux, Stopwatch.GetTimestamp(), tablesScanned: 100, tablesReclaimed: 40);
+        FastReclaimMetrics.RecordSweep(space: 3, "linux", Stopwatch.GetTimestamp(), tablesScanned: 100, tablesReclaimed: 40);
 
         EventWrittenEventArgs e = Assert.Single(listener.Events);
         Assert.Equal("Sweep", e.EventName);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using FastReclaim.Diagnostics;
 
 namespace FastReclaim.Tests.Diagnostics;
 
@@ -30,8 +31,8 @@ public class FastReclaimMetricsTests
     {
         var space = new FakePageTableSource
         {
-            Reading = new PageTableReading(ReclaimPolicy.Linux, PteTables: 16384, PmdTables: 32, PudTables: 1, P4dTables: 0,
-                PendingTables: 5, ReclaimedTables: 9, AllocatedTables: 16426),
+            Reading = new PageTableReading("linux", PteBytes: 16384L * PageSize, PmdBytes: 32L * PageSize, PudBytes: 1L * PageSize,
+                P4dBytes: 0, PendingBytes: 5L * PageSize, ReclaimedTables: 9, AllocatedTables: 16426),
         };
         using MetricsRegistration registration = FastReclaimMetrics.Register(space);
         using var recorder = new MeterRecorder();
@@ -111,6 +112,8 @@ public class FastReclaimMetricsTests
         space.Map(Base, 0x4000_0000, Span, PageFlags.Present | PageFlags.Writable);
 
         PageTableReading reading = source.ReadMetrics();
+        Assert.Equal("linux", reading.Policy);
+        Assert.Equal((64L * PageSize, 1L * PageSize, 1L * PageSize, 0L), (reading.PteBytes, reading.PmdBytes, reading.PudBytes, reading.P4dBytes));
         Assert.Equal(66 + 64 + 64, reading.AllocatedTables); // the unmap freed the 64 PTE tables, not the PMD (1 GiB span)
     }
 
@@ -146,7 +149,7 @@ public class FastReclaimMetricsTests
     {
         using var recorder = new MeterRecorder();
 
-        FastReclaimMetrics.RecordSweep(space: 777, ReclaimPolicy.Eager, Stopwatch.GetTimestamp(), tablesScanned: 10, tablesReclaimed: 4);
+        FastReclaimMetrics.RecordSweep(space: 777, "eager", Stopwatch.GetTimestamp(), tablesScanned: 10, tablesReclaimed: 4);
 
         Assert.Single(recorder.Values(FastReclaimDiagnostics.Instruments.SweepDuration,
             (FastReclaimDiagnostics.Tags.Space, "777"), (FastReclaimDiagnostics.Tags.Policy, "eager")));

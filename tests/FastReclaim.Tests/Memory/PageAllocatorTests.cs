@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using CsCheck;
+using FastReclaim.Memory;
 
 namespace FastReclaim.Tests.Memory;
 

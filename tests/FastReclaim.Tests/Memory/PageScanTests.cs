@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using FastReclaim.Memory;
 
 namespace FastReclaim.Tests.Memory;
 

@@ -1,3 +1,6 @@
+using FastReclaim.Paging;
+using FastReclaim.Tests.Reclaim;
+
 namespace FastReclaim.Tests.Paging;
 
 public sealed unsafe class AddressSpaceTests

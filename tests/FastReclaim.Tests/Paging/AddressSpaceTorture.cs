@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using FastReclaim.Reclaim;
 
 namespace FastReclaim.Tests.Paging;
 

@@ -1,3 +1,6 @@
+using FastReclaim.Reclaim;
+using FastReclaim.Tests.Reclaim;
+
 namespace FastReclaim.Tests.Paging;
 
 public sealed class AddressSpaceTortureTests

@@ -1,4 +1,5 @@
 using System.Diagnostics.Tracing;
+using FastReclaim.Diagnostics;
 
 namespace FastReclaim.Tests.Paging;
 

@@ -1,3 +1,4 @@
+
 namespace FastReclaim.Tests.Paging;
 
 public sealed class ReclaimPolicyNamesTests

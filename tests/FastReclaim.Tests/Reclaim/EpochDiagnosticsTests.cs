@@ -1,7 +1,8 @@
 using System.Diagnostics.Tracing;
+using FastReclaim.Diagnostics;
 using FastReclaim.Tests.Diagnostics;
 
-namespace FastReclaim.Tests;
+namespace FastReclaim.Tests.Reclaim;
 
 [Collection(DiagnosticsCollection.Name)]
 public class EpochDiagnosticsTests

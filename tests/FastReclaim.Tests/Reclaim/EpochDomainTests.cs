@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
+using FastReclaim.Reclaim;
 
-namespace FastReclaim.Tests;
+namespace FastReclaim.Tests.Reclaim;
 
 public class EpochDomainTests
 {

@@ -1,4 +1,6 @@
-namespace FastReclaim.Tests;
+using FastReclaim.Reclaim;
+
+namespace FastReclaim.Tests.Reclaim;
 
 public class EpochTortureTests
 {

@@ -1,4 +1,5 @@
-namespace FastReclaim.Tests;
+
+namespace FastReclaim.Tests.Reclaim;
 
 /// <summary>
 /// The reclaimer's torture test: reader threads walk a lock-free singly linked list of native nodes

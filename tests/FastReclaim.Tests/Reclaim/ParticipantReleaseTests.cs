@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace FastReclaim.Tests;
+namespace FastReclaim.Tests.Reclaim;
 
 public class ParticipantReleaseTests
 {

@@ -1,4 +1,5 @@
-namespace FastReclaim.Tests;
+
+namespace FastReclaim.Tests.Reclaim;
 
 /// <summary>
 /// A thread that runs <c>inside</c> and then parks until released: used to hold a guard (or stay online) on

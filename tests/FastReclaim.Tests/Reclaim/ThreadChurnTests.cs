@@ -1,4 +1,5 @@
-namespace FastReclaim.Tests;
+
+namespace FastReclaim.Tests.Reclaim;
 
 public class ThreadChurnTests
 {
