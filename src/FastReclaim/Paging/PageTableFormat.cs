@@ -12,8 +12,8 @@ namespace FastReclaim.Paging;
 /// </remarks>
 internal static class PageTableFormat
 {
-    /// <summary>log2 of <see cref="PageAllocator.PageSize"/>.</summary>
-    internal const int PageShift = 12;
+    /// <summary>log2 of <see cref="PageAllocator.PageSize"/> (declared by the allocator, which owns the page size).</summary>
+    internal const int PageShift = PageAllocator.PageShift;
 
     /// <summary>Address bits consumed per level: log2 of <see cref="EntriesPerTable"/>.</summary>
     internal const int IndexBits = 9;
@@ -57,9 +57,6 @@ internal static class PageTableFormat
 
     /// <summary>Bytes per page.</summary>
     internal const ulong PageBytes = PageAllocator.PageSize;
-
-    /// <summary>Bytes covered by one PTE table (and by one 2 MiB leaf).</summary>
-    internal const ulong PteTableSpan = 1UL << (PageShift + IndexBits);
 
     /// <summary>Bits of a canonical address with <paramref name="levels"/> paging levels: 48 with 4, 57 with 5.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
