@@ -10,13 +10,7 @@ internal sealed class BenchmarkProject
 {
     private const string Configuration = "Release";
 
-    private BenchmarkProject(string projectPath, string assemblyPath)
-    {
-        ProjectPath = projectPath;
-        AssemblyPath = assemblyPath;
-    }
-
-    public string ProjectPath { get; }
+    private BenchmarkProject(string assemblyPath) => AssemblyPath = assemblyPath;
 
     /// <summary>The built benchmark assembly (<c>dotnet AssemblyPath</c> runs it).</summary>
     public string AssemblyPath { get; }
@@ -40,22 +34,16 @@ internal sealed class BenchmarkProject
         {
             throw new GateBrokenException($"built '{projectPath}' but its assembly '{targetPath}' is not there");
         }
-        return new BenchmarkProject(fullPath, targetPath);
+        return new BenchmarkProject(targetPath);
     }
 
     /// <summary>
     /// Runs the benchmarks matching <paramref name="filters"/> into <paramref name="artifacts"/> (its
-    /// <c>results/</c> holds the reports) and records the testbed there.
+    /// <c>results/</c> holds the reports) and records the testbed there; <paramref name="launches"/> runs go one
+    /// after another into <c>launch-0</c>, <c>launch-1</c>, ... under it, which
+    /// <see cref="ResultSetReader.Read(string)"/> reads back as one set.
     /// </summary>
-    public void Run(IReadOnlyList<string> filters, string artifacts, IReadOnlyList<string> benchmarkArguments, TimeSpan budget)
-        => Run(filters, artifacts, benchmarkArguments, budget, launches: 1);
-
-    /// <summary>
-    /// <paramref name="launches"/> runs one after another, into <c>launch-0</c>, <c>launch-1</c>, ... under
-    /// <paramref name="artifacts"/> (one run goes straight into it), which <see cref="ResultSetReader.Read(string)"/>
-    /// reads back as one set.
-    /// </summary>
-    public void Run(IReadOnlyList<string> filters, string artifacts, IReadOnlyList<string> benchmarkArguments, TimeSpan budget, int launches)
+    public void Run(IReadOnlyList<string> filters, string artifacts, IReadOnlyList<string> benchmarkArguments, TimeSpan budget, int launches = 1)
     {
         if (launches == 1)
         {

@@ -31,4 +31,7 @@ internal sealed record Comparison(
     public double Change => New / Old - 1;
 
     public bool IsRegression => Verdict is Verdict.Slower or Verdict.MoreMemory or Verdict.SlowerAndMoreMemory;
+
+    /// <summary>Whether the case was on both sides and could be judged (a baseline row counts: its allocations are).</summary>
+    public bool IsCompared => Verdict is not (Verdict.Added or Verdict.Missing or Verdict.NotComparable);
 }

@@ -43,11 +43,10 @@ internal sealed record GateSettings(
 /// </summary>
 internal static class GateRun
 {
-    /// <summary>Ratio mode against the baseline in <paramref name="baselineDirectory"/>.</summary>
-    public static int AgainstBaseline(GateSettings settings, string baselineDirectory)
+    /// <summary>Ratio mode against <paramref name="baseline"/>, read from <paramref name="baselineDirectory"/>.</summary>
+    public static int AgainstBaseline(GateSettings settings, string baselineDirectory, ResultSet baseline)
     {
         var clock = Stopwatch.StartNew();
-        var baseline = ResultSetReader.Read(baselineDirectory);
         var candidate = Build(settings, settings.Project, settings.BuildArguments, "candidate");
         Console.WriteLine($"perf gate: {GateTable.Describe(GateMode.Ratio)}");
         Console.WriteLine($"perf gate: baseline {baselineDirectory}, measuring: {string.Join(' ', settings.Filters)}");
@@ -137,11 +136,8 @@ internal static class GateRun
         }
         Console.WriteLine($"{(mode == GateMode.Ratio ? "baseline" : "base")}: {old.Machine} [{old.Testbed?.Id ?? "testbed not recorded"}]");
         Console.WriteLine($"{(mode == GateMode.Ratio ? "results" : "candidate")}: {current.Machine} [{current.Testbed?.Id ?? "testbed not recorded"}]");
-        Console.Write(GateTable.Text(rows, mode));
-        string summary = GateTable.Summary(rows, settings.Options, mode);
-        Console.WriteLine(summary);
-        File.WriteAllText(Path.Combine(settings.Output, markdownFile), GateTable.Markdown(rows, mode) + Environment.NewLine + summary + Environment.NewLine);
-        if (!rows.Any(r => r.Verdict is not (Verdict.Added or Verdict.Missing or Verdict.NotComparable)))
+        GateTable.Write(rows, settings.Options, mode, Path.Combine(settings.Output, markdownFile));
+        if (!rows.Any(r => r.IsCompared))
         {
             throw new GateBrokenException("no case could be compared (do the two sets share benchmarks, with in-class baselines in ratio mode?)");
         }

@@ -48,9 +48,21 @@ internal static class GateTable
     public static string Summary(IReadOnlyList<Comparison> rows, GateOptions options, GateMode mode)
     {
         int regressions = rows.Count(r => r.IsRegression);
-        int compared = rows.Count(r => r.Verdict is not (Verdict.Added or Verdict.Missing or Verdict.NotComparable));
+        int compared = rows.Count(r => r.IsCompared);
         return string.Create(CultureInfo.InvariantCulture,
             $"perf gate ({Describe(mode)}): {regressions} regression(s) in {compared} compared case(s) (threshold {options.RatioThreshold:P0}, alpha {options.Alpha}, allocation threshold {options.AllocationThreshold:P0} + {options.AllocationSlackBytes} B/op, noise floor {options.AllocationNoiseBytes} B/run)");
+    }
+
+    /// <summary>The table and its summary line on standard output, and as GitHub markdown to <paramref name="markdownFile"/> when given.</summary>
+    public static void Write(IReadOnlyList<Comparison> rows, GateOptions options, GateMode mode, string? markdownFile)
+    {
+        string summary = Summary(rows, options, mode);
+        Console.Write(Text(rows, mode));
+        Console.WriteLine(summary);
+        if (markdownFile is not null)
+        {
+            File.WriteAllText(markdownFile, Markdown(rows, mode) + Environment.NewLine + summary + Environment.NewLine);
+        }
     }
 
     /// <summary>The mode in words, for every table and summary line.</summary>

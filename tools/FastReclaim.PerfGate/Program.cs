@@ -132,9 +132,9 @@ internal static class Program
             string own = BaselineStore.DirectoryOf(root, testbed);
             Console.WriteLine($"perf gate: this runner's testbed is {testbed}");
             bool matching = BaselineStore.Exists(own);
-            if (matching && ResultSetReader.Read(own).HasInClassBaselines)
+            if (matching && ResultSetReader.Read(own) is { HasInClassBaselines: true } baseline)
             {
-                return GateRun.AgainstBaseline(settings, own);
+                return GateRun.AgainstBaseline(settings, own, baseline);
             }
             if (BaselineStore.Newest(root) is not { } accepted)
             {
@@ -213,17 +213,12 @@ internal static class Program
 
             Console.WriteLine($"baseline: {oldResults.Machine}");
             Console.WriteLine($"results:  {newResults.Machine}");
-            Console.Write(GateTable.Text(rows, gateMode));
-            Console.WriteLine(GateTable.Summary(rows, options, gateMode));
-            if (parse.GetValue(markdown) is { } markdownFile)
-            {
-                File.WriteAllText(markdownFile.FullName, GateTable.Markdown(rows, gateMode) + Environment.NewLine + GateTable.Summary(rows, options, gateMode) + Environment.NewLine);
-            }
+            GateTable.Write(rows, options, gateMode, parse.GetValue(markdown)?.FullName);
             if (parse.GetValue(rerunFilter) is { } filterFile)
             {
                 File.WriteAllLines(filterFile.FullName, RerunFilter(rows, newResults));
             }
-            if (!rows.Any(r => r.Verdict is not (Verdict.Added or Verdict.Missing or Verdict.NotComparable)))
+            if (!rows.Any(r => r.IsCompared))
             {
                 Console.Error.WriteLine("perfgate: no case could be compared (do the two sets share benchmarks with in-class baselines?)");
                 return Broken;
