@@ -205,7 +205,7 @@ public unsafe class AddressSpaceBenchmarks
     /// clearing the entry's low 12 bits, so the floor stays the same code minus the safety.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Walk(nint root, ulong toPointer, ulong va)
+    internal static ulong Walk(nint root, ulong toPointer, ulong va)
     {
         ulong entry = ((ulong*)root)[(va >> Pml4Shift) & IndexMask];
         if ((entry & Present) == 0)
