@@ -30,7 +30,7 @@ public unsafe class AddressSpaceBenchmarks
     private const int Pml4Shift = 39;
     private const int PdptShift = 30;
     private const int PdShift = 21;
-    private const int PageShift = 12;
+    private const int PageShift = PageAllocator.PageShift;
     private const ulong PageOffsetMask = (1UL << PageShift) - 1;
     private const ulong TableFrameMask = ~PageOffsetMask;
     private const ulong IndexMask = 511;

@@ -29,8 +29,8 @@ public sealed unsafe partial class PageAllocator : IDisposable
     /// <summary>8-byte entries per page (a page table's 512 entries).</summary>
     internal const int EntriesPerPage = PageSize / sizeof(ulong);
 
-    /// <summary>log2 of <see cref="PageSize"/>.</summary>
-    internal const int PageShift = 12;
+    /// <summary>log2 of <see cref="PageSize"/>: an address shifted right by it is its page number.</summary>
+    public const int PageShift = 12;
 
     /// <summary>page offset in chunk >> this = descriptor offset in chunk (each 4 KiB page has an 8-byte descriptor).</summary>
     private const int DescriptorShift = PageShift - 3;

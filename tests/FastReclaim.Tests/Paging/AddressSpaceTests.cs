@@ -74,7 +74,7 @@ public sealed unsafe class AddressSpaceTests
             table = entry & 0x000F_FFFF_FFFF_F000;
         }
 
-        ulong leaf = ((ulong*)f.Allocator.VirtualOf(table))[(va >> 12) & 511];
+        ulong leaf = ((ulong*)f.Allocator.VirtualOf(table))[(va >> PageAllocator.PageShift) & 511];
         Assert.Equal(0xABC_D000UL | 0x7, leaf);
     }
 

@@ -248,7 +248,7 @@ internal static unsafe class AddressSpaceTorture
             ulong va = pages[random.Next(pages.Length)];
             using EpochGuard guard = epoch.Enter();
             ulong table = state.Space.RootPhysical;
-            for (int shift = topShift; shift >= PageShift; shift -= indexBits)
+            for (int shift = topShift; shift >= PageAllocator.PageShift; shift -= indexBits)
             {
                 ulong entry = Volatile.Read(ref ((ulong*)allocator.VirtualOf(table))[(int)(va >> shift) & 511]);
                 if ((entry & (ulong)PageFlags.Present) == 0)
@@ -256,7 +256,7 @@ internal static unsafe class AddressSpaceTorture
                     break;
                 }
 
-                if (shift == PageShift)
+                if (shift == PageAllocator.PageShift)
                 {
                     state.CheckRead(va, entry & frameMask);
                     break;
@@ -267,8 +267,6 @@ internal static unsafe class AddressSpaceTorture
             }
         }
     }
-
-    private const int PageShift = 12;
 
     private sealed class State(AddressSpace space, nint trap, bool stopAtFirstViolation)
     {

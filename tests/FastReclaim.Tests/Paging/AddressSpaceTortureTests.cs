@@ -61,9 +61,9 @@ public sealed class AddressSpaceTortureTests
             }
 
             pte = allocator.VirtualOf(table);
-            seen[0] = Volatile.Read(ref ((ulong*)pte)[(va >> 12) & 511]);
+            seen[0] = Volatile.Read(ref ((ulong*)pte)[(va >> PageAllocator.PageShift) & 511]);
             park();
-            seen[1] = Volatile.Read(ref ((ulong*)pte)[(va >> 12) & 511]);
+            seen[1] = Volatile.Read(ref ((ulong*)pte)[(va >> PageAllocator.PageShift) & 511]);
         }))
         {
             Assert.Equal(1, space.Zap(va, 2UL << 20).ReclaimedTables);
