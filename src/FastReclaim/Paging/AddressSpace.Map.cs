@@ -19,7 +19,17 @@ public sealed unsafe partial class AddressSpace
     /// frame field, <paramref name="flags"/> has bits that are not <see cref="PageFlags"/>, or part of the range is
     /// already mapped. The message names the value; nothing is changed.
     /// </exception>
+    /// <exception cref="InsufficientMemoryException">
+    /// The allocator cannot supply the tables the mapping needs; nothing is changed (the tables are reserved before
+    /// the first entry is written, and the reserve is given back).
+    /// </exception>
     /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
+    /// <remarks>
+    /// Failure atomicity: Map either maps the whole range or throws with the space as it was (translations,
+    /// <see cref="Stats"/>, allocator counts, locks). That is exact when no other writer changes the tables of the
+    /// range at the same time; a concurrent <see cref="Zap"/> that unhooks a table this call counted on makes Map
+    /// allocate one more, and if that allocation fails Map takes back the leaves it wrote before it throws.
+    /// </remarks>
     public void Map(ulong va, ulong pa, ulong length, PageFlags flags, LeafSize size = LeafSize.Size4K)
     {
         int leafLevel = LeafLevel(size);
@@ -42,16 +52,39 @@ public sealed unsafe partial class AddressSpace
 
         ThrowIfDisposed();
         using EpochGuard guard = _epoch.Enter();
-        if (FindMappedLeaf(_root, _levels, 0, ulong.MaxValue, va, last) is ulong mapped)
+        long tablesNeeded = 0;
+        if (PlanMap(_root, _levels, 0, ulong.MaxValue, va, last, leafLevel, ref tablesNeeded) is ulong mapped)
         {
             throw new ArgumentException($"Address 0x{mapped:X} in 0x{va:X}..0x{last + 1:X} is already mapped.", nameof(va));
         }
 
-        ulong leafBits = (ulong)flags | PresentBit | (leafLevel == PteLevel ? 0 : PageSizeBit);
+        TableReserve reserve = ReserveTables(tablesNeeded);
         ulong cursor = va;
+        try
+        {
+            MapReserved(va, pa, last, flags, leafLevel, ref reserve, ref cursor);
+        }
+        catch when (cursor != va)
+        {
+            // Only reached when a concurrent writer changed the range's tables (a conflicting leaf, or an unhooked table
+            // whose replacement could not be allocated): take back the leaves this call wrote.
+            ZapRange(va, cursor - 1, ReclaimPolicy.None, trace: false);
+            throw;
+        }
+        finally
+        {
+            ReleaseReserve(ref reserve);
+        }
+    }
+
+    /// <summary>Writes the leaves of a checked Map, drawing new tables from <paramref name="reserve"/>; <paramref name="cursor"/> is the first address not yet mapped.</summary>
+    private void MapReserved(ulong va, ulong pa, ulong last, PageFlags flags, int leafLevel, ref TableReserve reserve, ref ulong cursor)
+    {
+        ulong leafSpan = EntrySpan(leafLevel);
+        ulong leafBits = (ulong)flags | PresentBit | (leafLevel == PteLevel ? 0 : PageSizeBit);
         while (true)
         {
-            nint table = LockTableFor(cursor, leafLevel);
+            nint table = LockTableFor(cursor, leafLevel, ref reserve);
             int first = IndexOf(cursor, leafLevel);
             int count = (int)Math.Min((ulong)(EntriesPerTable - first), ((last - cursor) / leafSpan) + 1);
             if (table == 0 || !MakeRoomLocked(table, first, count))
@@ -61,12 +94,7 @@ public sealed unsafe partial class AddressSpace
                     TableLock.Exit(ref DescriptorOf(table));
                 }
 
-                // Another writer mapped part of the range after the check above: undo this call's leaves.
-                if (cursor != va)
-                {
-                    ZapRange(va, cursor - 1, ReclaimPolicy.None, trace: false);
-                }
-
+                // Another writer mapped part of the range after the check above (Map takes back this call's leaves).
                 throw new ArgumentException($"Part of 0x{cursor:X}..0x{last + 1:X} was mapped by another writer during this call.", nameof(va));
             }
 
@@ -95,26 +123,36 @@ public sealed unsafe partial class AddressSpace
         }
     }
 
-    /// <summary>The first address of a leaf present in [<paramref name="first"/>, <paramref name="last"/>], if any.</summary>
-    private ulong? FindMappedLeaf(nint table, int level, ulong tableBase, ulong tableLast, ulong first, ulong last)
+    /// <summary>
+    /// Map's one walk over the range before it writes: the first address of a leaf present in
+    /// [<paramref name="first"/>, <paramref name="last"/>] (a conflict), else <see langword="null"/> with
+    /// <paramref name="tablesNeeded"/> raised by the tables the leaves at <paramref name="leafLevel"/> still lack.
+    /// </summary>
+    private ulong? PlanMap(nint table, int level, ulong tableBase, ulong tableLast, ulong first, ulong last, int leafLevel, ref long tablesNeeded)
     {
         int i0 = IndexOf(Math.Max(first, tableBase), level);
         int i1 = IndexOf(Math.Min(last, tableLast), level);
         for (int i = i0; i <= i1; i++)
         {
             ulong entry = ReadEntry(table, i);
+            ulong entryBase = EntryBase(tableBase, i, level);
+            ulong entryLast = entryBase + EntrySpan(level) - 1;
             if ((entry & PresentBit) == 0)
             {
+                if (level > leafLevel)
+                {
+                    tablesNeeded += TablesCovering(Math.Max(first, entryBase), Math.Min(last, entryLast), level - 1, leafLevel);
+                }
+
                 continue;
             }
 
-            ulong entryBase = EntryBase(tableBase, i, level);
             if (IsLeaf(entry, level))
             {
                 return Math.Max(entryBase, first);
             }
 
-            if (FindMappedLeaf(TableOf(entry), level - 1, entryBase, entryBase + EntrySpan(level) - 1, first, last) is ulong found)
+            if (PlanMap(TableOf(entry), level - 1, entryBase, entryLast, first, last, leafLevel, ref tablesNeeded) is ulong found)
             {
                 return found;
             }
@@ -124,10 +162,87 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>
+    /// How many tables at levels <paramref name="leafLevel"/>..<paramref name="topLevel"/> cover [<paramref name="first"/>,
+    /// <paramref name="last"/>], a range inside one entry of level <paramref name="topLevel"/> + 1.
+    /// </summary>
+    private static long TablesCovering(ulong first, ulong last, int topLevel, int leafLevel)
+    {
+        long tables = 0;
+        for (int level = leafLevel; level <= topLevel; level++)
+        {
+            int tableShift = EntryShift(level) + IndexBits;
+            tables += (long)((last >> tableShift) - (first >> tableShift)) + 1;
+        }
+
+        return tables;
+    }
+
+    /// <summary>
+    /// Zeroed tables allocated before Map writes its first entry, linked through their entry 0 (which is zeroed
+    /// again when a table is taken), so a Map that runs out of memory fails before it has changed anything.
+    /// </summary>
+    private struct TableReserve
+    {
+        public nint Head;
+    }
+
+    /// <summary>Allocates <paramref name="count"/> tables; on failure frees the ones it got and rethrows.</summary>
+    private TableReserve ReserveTables(long count)
+    {
+        TableReserve reserve = default;
+        try
+        {
+            for (long i = 0; i < count; i++)
+            {
+                ReturnToReserve(ref reserve, _allocator.Allocate());
+            }
+        }
+        catch
+        {
+            ReleaseReserve(ref reserve);
+            throw;
+        }
+
+        return reserve;
+    }
+
+    private static void ReturnToReserve(ref TableReserve reserve, nint table)
+    {
+        *(nint*)table = reserve.Head;
+        reserve.Head = table;
+    }
+
+    /// <summary>A zeroed, unpublished table for <paramref name="level"/>: from the reserve, else newly allocated.</summary>
+    private nint TakeTable(ref TableReserve reserve, int level)
+    {
+        nint table = reserve.Head;
+        if (table == 0)
+        {
+            return AllocateTable(level);
+        }
+
+        reserve.Head = *(nint*)table;
+        *(nint*)table = 0;
+        DescriptorOf(table).Level = (byte)level;
+        return table;
+    }
+
+    private void ReleaseReserve(ref TableReserve reserve)
+    {
+        while (reserve.Head != 0)
+        {
+            nint table = reserve.Head;
+            reserve.Head = *(nint*)table;
+            *(nint*)table = 0;
+            _allocator.Free(table);
+        }
+    }
+
+    /// <summary>
     /// Walks to the table at <paramref name="level"/> that holds the entry for <paramref name="va"/>, allocating the
     /// missing tables above it, and returns it locked and live; 0 when a 2 MiB or 1 GiB leaf is in the way.
     /// </summary>
-    private nint LockTableFor(ulong va, int level)
+    private nint LockTableFor(ulong va, int level, ref TableReserve reserve)
     {
     Retry:
         nint table = _root;
@@ -137,8 +252,8 @@ public sealed unsafe partial class AddressSpace
             ulong entry = ReadEntry(table, index);
             if ((entry & PresentBit) == 0)
             {
-                // Allocate outside the lock; a page that loses the race was never published and is freed at once.
-                nint fresh = AllocateTable(current - 1);
+                // Take the table outside the lock; one that loses the race was never published and goes back at once.
+                nint fresh = TakeTable(ref reserve, current - 1);
                 ref TableDescriptor descriptor = ref DescriptorOf(table);
                 TableLock.Enter(ref descriptor);
                 bool dead = descriptor.IsDead;
@@ -155,7 +270,7 @@ public sealed unsafe partial class AddressSpace
                 TableLock.Exit(ref descriptor);
                 if (fresh != 0)
                 {
-                    _allocator.Free(fresh);
+                    ReturnToReserve(ref reserve, fresh);
                 }
 
                 if (dead)
