@@ -20,6 +20,12 @@ public sealed class FrameMapping
         IsRelativeToArena = relativeToArena;
     }
 
+    /// <summary>
+    /// Every physical address is below this: 2^52, the reach of the 52-bit frame field of a page-table entry. A
+    /// mapping that would put a page at or above it is refused (here for the base, by the allocator for its pages).
+    /// </summary>
+    public const ulong PhysicalLimit = 1UL << 52;
+
     /// <summary>Physical address = pointer.</summary>
     public static FrameMapping Identity { get; } = new(0, 0, relativeToArena: false);
 
@@ -36,11 +42,13 @@ public sealed class FrameMapping
     /// <summary>Maps the process address <paramref name="virtualBase"/> to the physical address <paramref name="physicalBase"/>.</summary>
     /// <param name="virtualBase">A process address, 4 KiB-aligned.</param>
     /// <param name="physicalBase">The physical address it stands for, 4 KiB-aligned.</param>
-    /// <exception cref="ArgumentException">Either base is not 4 KiB-aligned.</exception>
+    /// <exception cref="ArgumentException">
+    /// Either base is not 4 KiB-aligned, or <paramref name="physicalBase"/> is not below <see cref="PhysicalLimit"/>.
+    /// </exception>
     public static FrameMapping Offset(nint virtualBase, ulong physicalBase)
     {
         RequirePageAligned((ulong)virtualBase, nameof(virtualBase));
-        RequirePageAligned(physicalBase, nameof(physicalBase));
+        RequirePhysicalBase(physicalBase);
         return new FrameMapping(virtualBase, physicalBase, relativeToArena: false);
     }
 
@@ -50,10 +58,13 @@ public sealed class FrameMapping
     /// since the arena's address is only known once the allocator has reserved it.
     /// </summary>
     /// <param name="physicalBase">The guest-physical address of the arena, 4 KiB-aligned.</param>
-    /// <exception cref="ArgumentException"><paramref name="physicalBase"/> is not 4 KiB-aligned.</exception>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="physicalBase"/> is not 4 KiB-aligned or not below <see cref="PhysicalLimit"/> (the allocator
+    /// checks that the whole arena fits below it).
+    /// </exception>
     public static FrameMapping ArenaAt(ulong physicalBase)
     {
-        RequirePageAligned(physicalBase, nameof(physicalBase));
+        RequirePhysicalBase(physicalBase);
         return new FrameMapping(0, physicalBase, relativeToArena: true);
     }
 
@@ -63,6 +74,16 @@ public sealed class FrameMapping
 
     /// <summary>The amount added to a pointer to get its physical address (wrapping arithmetic).</summary>
     internal ulong PointerToPhysicalDelta => PhysicalBase - (ulong)VirtualBase;
+
+    private static void RequirePhysicalBase(ulong physicalBase)
+    {
+        RequirePageAligned(physicalBase, nameof(physicalBase));
+        if (physicalBase >= PhysicalLimit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(physicalBase), physicalBase,
+                $"Physical base 0x{physicalBase:X} is not below the 52-bit frame field's limit 0x{PhysicalLimit:X}.");
+        }
+    }
 
     private static void RequirePageAligned(ulong address, string name)
     {

@@ -111,14 +111,30 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     }
 
     /// <summary>The physical address of the root table: what CR3 would hold for a CPU to walk these tables.</summary>
-    public ulong RootPhysical => _allocator.PhysicalOf(_root);
+    /// <exception cref="ObjectDisposedException">The space has been disposed (its root table is freed).</exception>
+    public ulong RootPhysical
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _allocator.PhysicalOf(_root);
+        }
+    }
 
     /// <summary>
     /// The epoch domain that retires this space's tables (<see cref="AddressSpaceOptions.Epoch"/>, or the space's own):
     /// register an <see cref="EpochReader"/> on it for <see cref="TryTranslate(EpochReader, ulong, out ulong, out PageFlags)"/>,
     /// or use its QSBR calls for reader threads.
     /// </summary>
-    public EpochDomain Epoch => _epoch;
+    /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
+    public EpochDomain Epoch
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _epoch;
+        }
+    }
 
     /// <summary>Paging levels (4 or 5).</summary>
     public int Levels => _levels;
@@ -127,7 +143,18 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     public ReclaimPolicy Policy => _policy;
 
     /// <summary>A snapshot of the table counts (see <see cref="PageTableStats"/>).</summary>
-    public PageTableStats Stats => new(
+    /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
+    public PageTableStats Stats
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return ReadStats();
+        }
+    }
+
+    /// <summary>The counts with no disposed check, for the metrics callback (which may race with Dispose).</summary>
+    private PageTableStats ReadStats() => new(
         Volatile.Read(ref _tables[PteLevel]), Volatile.Read(ref _tables[PmdLevel]), Volatile.Read(ref _tables[PudLevel]),
         _levels == FiveLevels ? Volatile.Read(ref _tables[P4dLevel]) : 0,
         Volatile.Read(ref _mappedPages), Volatile.Read(ref _mappedBytes),
@@ -135,8 +162,14 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
 
     /// <summary>
     /// Frees every table: waits for the tables already retired (<see cref="EpochDomain.Barrier"/>), then gives the
-    /// live ones back to the allocator. Must not race with other calls on this space.
+    /// live ones back to the allocator, then disposes the domain and the allocator if the space created them. Must not
+    /// race with other calls on this space; a second call does nothing.
     /// </summary>
+    /// <remarks>
+    /// Every table goes back whatever else fails: when the barrier throws (a callback of another user of a shared
+    /// domain failed, see <see cref="EpochDomain.Barrier"/>), the live tables are still freed and the space is still
+    /// disposed before the exception leaves.
+    /// </remarks>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
@@ -145,22 +178,28 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         }
 
         _metrics.Dispose();
-        _epoch.Barrier();
-        FreeSubtree(_root, _levels);
-        if (_ownsEpoch)
+        try
         {
-            _epoch.Dispose();
+            _epoch.Barrier();
         }
-
-        if (_ownsAllocator)
+        finally
         {
-            _allocator.Dispose();
+            FreeSubtree(_root, _levels);
+            if (_ownsEpoch)
+            {
+                _epoch.Dispose();
+            }
+
+            if (_ownsAllocator)
+            {
+                _allocator.Dispose();
+            }
         }
     }
 
     PageTableReading IPageTableMetricsSource.ReadMetrics()
     {
-        PageTableStats s = Stats;
+        PageTableStats s = ReadStats();
         const long TableBytes = PageAllocator.PageSize;
         return new PageTableReading(ReclaimPolicyNames.Format(_policy), s.PteTables * TableBytes, s.PmdTables * TableBytes,
             s.PudTables * TableBytes, s.P4dTables * TableBytes, s.PendingTables * TableBytes, s.ReclaimedTables,

@@ -36,8 +36,8 @@ internal static class PageTableFormat
     /// <summary>Bits 12..51: the frame (or next-table) address; MAXPHYADDR is at most 52.</summary>
     internal const ulong FrameMask = 0x000F_FFFF_FFFF_F000;
 
-    /// <summary>The largest physical address an entry can hold.</summary>
-    internal const ulong MaxPhysicalAddress = FrameMask | (PageAllocator.PageSize - 1);
+    /// <summary>The largest physical address an entry can hold (the frame field's reach is the allocator's limit).</summary>
+    internal const ulong MaxPhysicalAddress = FrameMapping.PhysicalLimit - 1;
 
     /// <summary>PS (bit 7) in a PMD or PUD entry: the entry is a 2 MiB / 1 GiB leaf, not a table reference.</summary>
     internal const ulong PageSizeBit = 1UL << 7;

@@ -135,4 +135,46 @@ public sealed class FailureAtomicityTests
         Assert.Equal(tablesNeeded * (long)Page, t.Space.Stats.PageTableBytes + (levels == 5 ? (long)Page : 0));
         Assert.ThrowsAny<OutOfMemoryException>(() => t.Allocator.Allocate());
     }
+
+    [Fact]
+    public void Members_Read_After_Dispose_Throw_And_A_Second_Dispose_Does_Nothing()
+    {
+        using var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true });
+        var space = new AddressSpace(new AddressSpaceOptions { Allocator = allocator });
+        space.Map(Base, 0x1000, 16 * Page, PageFlags.Writable);
+        space.Dispose();
+        Assert.Equal(0, allocator.AllocatedPages);
+
+        Assert.Throws<ObjectDisposedException>(() => space.Stats);
+        Assert.Throws<ObjectDisposedException>(() => space.RootPhysical);
+        Assert.Throws<ObjectDisposedException>(() => space.Epoch);
+        Assert.Throws<ObjectDisposedException>(() => space.TryTranslate(Base, out _, out _));
+        Assert.Throws<ObjectDisposedException>(() => space.Map(Base + (64 * Page), 0x1000, Page, PageFlags.None));
+
+        nint probe = allocator.Allocate();
+        space.Dispose();
+        Assert.Equal(1, allocator.AllocatedPages);
+        allocator.Free(probe);
+    }
+
+    [Fact]
+    public void Dispose_Returns_Every_Table_When_The_Shared_Domain_Barrier_Throws()
+    {
+        // A user's callback that throws, queued in the domain the space shares: whatever Barrier reports, the space's
+        // live and retired tables all go back to the allocator.
+        using var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true });
+        using var domain = new EpochDomain(new EpochOptions { CollectThreshold = 1 });
+        var space = new AddressSpace(new AddressSpaceOptions { Allocator = allocator, Epoch = domain });
+        space.Map(Base, 0x1000, 4 * Span1G / 512, PageFlags.Writable);
+        space.Map(Base + (2 * Span1G), 0x1000, 16 * Page, PageFlags.Writable);
+        domain.Retire(1, static _ => throw new InvalidOperationException("user callback failed"));
+
+        // The callback's failure surfaces where EpochDomain's rule puts it (the zap's collection or the barrier).
+        _ = Record.Exception(() => space.Zap(Base, 4 * Span1G / 512));
+        _ = Record.Exception(space.Dispose);
+        space.Dispose();
+
+        Assert.Equal(0, allocator.AllocatedPages);
+        Assert.Throws<ObjectDisposedException>(() => space.Stats);
+    }
 }
