@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using FastReclaim.Memory;
 
 namespace FastReclaim;
 
@@ -33,8 +34,11 @@ public sealed unsafe partial class PageAllocator
     /// <summary>Gives a page back. In checked mode its entries are overwritten with <see cref="PoisonValue"/>.</summary>
     /// <param name="page">A page returned by <see cref="Allocate"/> of this allocator and not freed since.</param>
     /// <exception cref="InvalidOperationException">
-    /// <paramref name="page"/> is not a page this allocator hands out, or (checked mode) it is not currently allocated.
-    /// Nothing is changed.
+    /// <paramref name="page"/> is not a page this allocator hands out, or it is not currently allocated (a double
+    /// free). Nothing is changed. Checked mode detects every such free. Unchecked mode detects a misaligned pointer, a
+    /// page of another allocator and a second free of a page (one load of the chunk header and one of the page's
+    /// descriptor); a pointer into memory that no allocator handed out, or two threads freeing one page at once, may
+    /// go unnoticed there (or fault, if the pointer's chunk is not mapped).
     /// </exception>
     /// <exception cref="ObjectDisposedException">The allocator has been disposed.</exception>
     public void Free(nint page)
@@ -52,6 +56,10 @@ public sealed unsafe partial class PageAllocator
         {
             MarkFreedAndPoison(page);
         }
+        else
+        {
+            MarkFreed(page);
+        }
 
         int count = cache.Count;
         if (count == ThreadCache.Capacity)
@@ -63,8 +71,30 @@ public sealed unsafe partial class PageAllocator
         cache.Count = count + 1;
     }
 
+    /// <summary>Unchecked mode's cheap checks: the chunk is this allocator's, and the page was not freed since it was handed out.</summary>
+    private void MarkFreed(nint page)
+    {
+        if (((int*)(page & ~_chunkMask))[1] != _tag)
+        {
+            throw ForeignPage(page);
+        }
+
+        // The owner's word is never PageDescriptor.Freed while the page is handed out (Allocate zeroes it), so a page
+        // that carries it was freed already. Only the page's owner writes the word, so the test and the store need no atomics.
+        ref PageDescriptor descriptor = ref DescriptorOf(page);
+        if (descriptor.OwnerWord == PageDescriptor.Freed)
+        {
+            throw NotAllocated(page);
+        }
+
+        descriptor.OwnerWord = PageDescriptor.Freed;
+    }
+
     private static InvalidOperationException ForeignPage(nint page) =>
         new($"0x{page:X} is not a page handed out by this {nameof(PageAllocator)}.");
+
+    private static InvalidOperationException NotAllocated(nint page) =>
+        new($"Page 0x{page:X} is not allocated: a double free, or a free of a page never handed out.");
 
     private ThreadCache CacheOfThisThread()
     {

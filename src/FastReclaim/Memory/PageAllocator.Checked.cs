@@ -25,7 +25,7 @@ public sealed unsafe partial class PageAllocator
         // Atomic test-and-clear: of two racing frees of one page exactly one sees the bit set; the loser changes nothing.
         if ((Interlocked.And(ref chunk.AllocatedBits![index / 64], ~bit) & bit) == 0)
         {
-            throw new InvalidOperationException($"Page 0x{page:X} is not allocated: a double free, or a free of a page never handed out.");
+            throw NotAllocated(page);
         }
 
         new Span<ulong>((void*)page, EntriesPerPage).Fill(_poisonValue);

@@ -49,7 +49,13 @@ public sealed unsafe partial class PageAllocator
         }
     }
 
-    /// <summary>Releases all native memory. Pages handed out become invalid. Must not race with other calls.</summary>
+    /// <summary>
+    /// Releases all native memory. Pages handed out become invalid. Must not race with other calls; a second call
+    /// does nothing.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">
+    /// An <see cref="AddressSpace"/> still uses this allocator (dispose the space first); nothing is released.
+    /// </exception>
     public void Dispose()
     {
         lock (_lock)
@@ -57,6 +63,12 @@ public sealed unsafe partial class PageAllocator
             if (_disposed)
             {
                 return;
+            }
+
+            if (_users > 0)
+            {
+                throw new InvalidOperationException(
+                    $"This {nameof(PageAllocator)} still holds the page tables of {_users} address space(s): dispose them first.");
             }
 
             _disposed = true;
@@ -114,6 +126,14 @@ public sealed unsafe partial class PageAllocator
         else
         {
             chunkBase = (nint)NativeMemory.AlignedAlloc((nuint)_chunkBytes, (nuint)_chunkBytes);
+            if (!FitsPhysically(chunkBase, _chunkBytes))
+            {
+                // An Offset mapping near the top of the frame field: this chunk's pages would have no valid frame address.
+                NativeMemory.AlignedFree((void*)chunkBase);
+                throw new InsufficientMemoryException(
+                    $"{nameof(PageAllocator)}: {nameof(FrameMapping)} puts the chunk at 0x{chunkBase:X} at physical 0x{PhysicalOf(chunkBase):X}, not below 0x{FrameMapping.PhysicalLimit:X}.");
+            }
+
             _reservedBytes += _chunkBytes;
             if (!_freeChunkSlots.TryPop(out slot))
             {
@@ -126,8 +146,10 @@ public sealed unsafe partial class PageAllocator
             }
         }
 
-        // The header lives in the descriptor slot of the chunk's first page, which is never handed out.
+        // The header lives in the descriptor slot of the chunk's first page, which is never handed out: the slot, and
+        // the allocator's tag for unchecked-mode Free.
         *(int*)chunkBase = slot;
+        ((int*)chunkBase)[1] = _tag;
         var chunk = new PageChunk(chunkBase, slot, _pagesPerChunk, _descriptorPages, trackAllocated: _poison);
         _chunks[slot] = chunk;
         _chunksByBase?.TryAdd(chunkBase, chunk);

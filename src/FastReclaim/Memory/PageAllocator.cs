@@ -68,6 +68,15 @@ public sealed unsafe partial class PageAllocator : IDisposable
     private long _reservedBytes;
     private bool _disposed;
 
+    /// <summary>Owners that hold this allocator (address spaces, see <see cref="AddUser"/>); Dispose refuses while any remain.</summary>
+    private int _users;
+
+    /// <summary>Allocators created so far; the source of <see cref="_tag"/>.</summary>
+    private static int s_allocators;
+
+    /// <summary>This allocator's stamp in every chunk header: unchecked-mode Free tells another allocator's page by it.</summary>
+    private readonly int _tag = Interlocked.Increment(ref s_allocators);
+
     /// <summary>The last cache this thread used, checked before the (slower) per-allocator <see cref="ThreadLocal{T}"/>.</summary>
     [ThreadStatic]
     private static ThreadCache? t_lastCache;
@@ -128,6 +137,40 @@ public sealed unsafe partial class PageAllocator : IDisposable
 
         FrameMapping = mapping;
         _pointerToPhysical = mapping.PointerToPhysicalDelta;
+        if (_arenaBytes > 0 && !FitsPhysically(_arenaBase, _arenaBytes))
+        {
+            NativeMemory.AlignedFree((void*)_arenaBase);
+            throw new ArgumentException(
+                $"{nameof(FrameMapping)} puts the {_arenaBytes}-byte arena at physical 0x{PhysicalOf(_arenaBase):X}, which does not end below 0x{FrameMapping.PhysicalLimit:X}.",
+                nameof(options));
+        }
+    }
+
+    /// <summary>True when <paramref name="bytes"/> from <paramref name="start"/> map to physical addresses below <see cref="FrameMapping.PhysicalLimit"/>.</summary>
+    private bool FitsPhysically(nint start, long bytes) =>
+        PhysicalOf(start) < FrameMapping.PhysicalLimit && (ulong)bytes <= FrameMapping.PhysicalLimit - PhysicalOf(start);
+
+    /// <summary>
+    /// Registers an owner that keeps using this allocator's pages (an <see cref="AddressSpace"/>): until it calls
+    /// <see cref="RemoveUser"/>, <see cref="Dispose"/> throws instead of freeing the memory under it.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The allocator has been disposed.</exception>
+    internal void AddUser()
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _users++;
+        }
+    }
+
+    /// <summary>Undoes one <see cref="AddUser"/>.</summary>
+    internal void RemoveUser()
+    {
+        lock (_lock)
+        {
+            _users--;
+        }
     }
 
     /// <summary>How <see cref="PhysicalOf"/> and <see cref="VirtualOf"/> translate (arena-relative mappings resolved).</summary>
@@ -136,7 +179,7 @@ public sealed unsafe partial class PageAllocator : IDisposable
     /// <summary>Bytes per chunk.</summary>
     public int ChunkBytes => _chunkBytes;
 
-    /// <summary>True when freed pages are poisoned and double or foreign frees are detected.</summary>
+    /// <summary>True when freed pages are poisoned and every double or foreign free is detected (checked mode).</summary>
     public bool Poison => _poison;
 
     /// <summary>The pattern freed pages are filled with in checked mode.</summary>
@@ -149,12 +192,14 @@ public sealed unsafe partial class PageAllocator : IDisposable
     public long ArenaBytes => _arenaBytes;
 
     /// <summary>Pages handed out and not yet freed. Exact when no Allocate or Free is running on another thread.</summary>
+    /// <exception cref="ObjectDisposedException">The allocator has been disposed.</exception>
     public long AllocatedPages
     {
         get
         {
             lock (_lock)
             {
+                ObjectDisposedException.ThrowIf(_disposed, this);
                 long cached = 0;
                 foreach (ThreadCache cache in _caches)
                 {

@@ -19,6 +19,12 @@ internal struct PageDescriptor
     /// <summary>Bytes per descriptor; a 2 MiB chunk keeps its 512 descriptors in exactly one page.</summary>
     public const int SizeInBytes = 8;
 
-    /// <summary>The owner's word; 0 when the page is handed out.</summary>
+    /// <summary>
+    /// The word of a page that is free (unchecked mode), which is how a second free is caught. An owner never stores
+    /// it (a page-table descriptor cannot hold it: its level byte, byte 4, would be 0xEE, where levels are 0 to 5).
+    /// </summary>
+    public const ulong Freed = 0xF4EE_F4EE_F4EE_F4EE;
+
+    /// <summary>The owner's word; 0 when the page is handed out, <see cref="Freed"/> once an unchecked allocator took it back.</summary>
     public ulong OwnerWord;
 }

@@ -83,6 +83,8 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     /// <summary>Creates an empty address space: a root table and nothing else.</summary>
     /// <param name="options">Settings; <see langword="null"/> = defaults (Linux policy, 4 levels, own allocator and epoch domain).</param>
     /// <exception cref="ArgumentOutOfRangeException">Levels is not 4 or 5, or Policy is not a <see cref="ReclaimPolicy"/>.</exception>
+    /// <exception cref="ObjectDisposedException">The shared allocator has been disposed.</exception>
+    /// <exception cref="OutOfMemoryException">The allocator has no page for the root table.</exception>
     public AddressSpace(AddressSpaceOptions? options = null)
     {
         options ??= new AddressSpaceOptions();
@@ -101,11 +103,21 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         _addressBits = AddressBits(_levels);
         _ownsAllocator = options.Allocator is null;
         _allocator = options.Allocator ?? new PageAllocator();
+        _allocator.AddUser();
+        try
+        {
+            _root = _allocator.Allocate();
+        }
+        catch
+        {
+            ReleaseAllocator();
+            throw;
+        }
+
         _ownsEpoch = options.Epoch is null;
         _epoch = options.Epoch ?? new EpochDomain();
         _freeRetiredTable = FreeRetiredTable;
         _physicalToPointer = (ulong)_allocator.VirtualOf(0);
-        _root = _allocator.Allocate();
         DescriptorOf(_root).Level = (byte)_levels;
         _metrics = FastReclaimMetrics.Register(this);
     }
@@ -190,10 +202,17 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
                 _epoch.Dispose();
             }
 
-            if (_ownsAllocator)
-            {
-                _allocator.Dispose();
-            }
+            ReleaseAllocator();
+        }
+    }
+
+    /// <summary>Stops holding the allocator (which may then be disposed), and disposes it if the space created it.</summary>
+    private void ReleaseAllocator()
+    {
+        _allocator.RemoveUser();
+        if (_ownsAllocator)
+        {
+            _allocator.Dispose();
         }
     }
 

@@ -13,7 +13,8 @@ public sealed class AddressSpaceOptions
 
     /// <summary>
     /// Where the tables come from. <see langword="null"/>: the space creates its own allocator and disposes it.
-    /// A shared allocator is left alive by <see cref="AddressSpace.Dispose"/> (every table is given back to it).
+    /// A shared allocator is left alive by <see cref="AddressSpace.Dispose"/> (every table is given back to it), and
+    /// refuses to be disposed while a space still uses it (<see cref="PageAllocator.Dispose"/> throws).
     /// </summary>
     public PageAllocator? Allocator { get; set; }
 
