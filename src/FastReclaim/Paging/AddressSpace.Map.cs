@@ -51,7 +51,7 @@ public sealed unsafe partial class AddressSpace
         }
 
         ThrowIfDisposed();
-        using EpochGuard guard = _epoch.Enter();
+        using WriterGuard guard = new(_epoch);
         long tablesNeeded = 0;
         if (PlanMap(_root, _levels, 0, ulong.MaxValue, va, last, leafLevel, ref tablesNeeded) is ulong mapped)
         {

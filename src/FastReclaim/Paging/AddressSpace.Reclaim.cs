@@ -133,7 +133,34 @@ public sealed unsafe partial class AddressSpace
         childDescriptor.State |= TableDescriptor.Dead;
         Interlocked.Decrement(ref _tables[childDescriptor.Level]);
         Interlocked.Increment(ref _pendingTables);
-        _epoch.Retire(child, _freeRetiredTable);
+
+        // Under our table locks: this retire never runs a callback (any user's, on a shared domain); the
+        // collection it may make due runs when the writer's WriterGuard is left.
+        _epoch.RetireUnderLock(child, _freeRetiredTable);
+    }
+
+    /// <summary>
+    /// A writer's epoch guard (<c>using WriterGuard guard = new(_epoch);</c>). Leaving it leaves the guard, then runs
+    /// the collection the writer's retirements made due (<see cref="EpochDomain.CollectIfDue"/>): with no table lock
+    /// and no guard held, so a free callback never runs under a table lock, and a callback that throws never
+    /// throws out of the writer, whose operation is complete by then.
+    /// </summary>
+    private readonly ref struct WriterGuard
+    {
+        private readonly EpochDomain _epoch;
+        private readonly EpochGuard _guard;
+
+        public WriterGuard(EpochDomain epoch)
+        {
+            _epoch = epoch;
+            _guard = epoch.Enter();
+        }
+
+        public void Dispose()
+        {
+            _guard.Dispose();
+            _epoch.CollectIfDue();
+        }
     }
 
     /// <summary>The epoch domain's callback: no reader can hold <paramref name="table"/> any more.</summary>

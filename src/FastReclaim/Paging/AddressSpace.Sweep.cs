@@ -19,7 +19,7 @@ public sealed unsafe partial class AddressSpace
         long started = Stopwatch.GetTimestamp();
         long scanned = 0;
         long reclaimed = 0;
-        using (EpochGuard guard = _epoch.Enter())
+        using (WriterGuard guard = new(_epoch))
         {
             SweepTable(_root, _levels, ref scanned, ref reclaimed);
         }

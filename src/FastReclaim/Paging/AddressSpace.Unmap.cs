@@ -50,7 +50,7 @@ public sealed unsafe partial class AddressSpace
 
         ThrowIfDisposed();
         CheckNoSplitLeaf(va, last);
-        using EpochGuard guard = _epoch.Enter();
+        using WriterGuard guard = new(_epoch);
         var op = new UnmapOp(this, floor, ceilingLast);
         WalkRange(ref op, va, last);
     }

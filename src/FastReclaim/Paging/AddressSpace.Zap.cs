@@ -28,7 +28,7 @@ public sealed unsafe partial class AddressSpace
         CheckNoSplitLeaf(va, last);
         bool trace = FastReclaimEventSource.IsOn(EventLevel.Verbose, FastReclaimEventSource.Keywords.Policy);
         ZapResult result;
-        using (EpochGuard guard = _epoch.Enter())
+        using (WriterGuard guard = new(_epoch))
         {
             result = ZapRange(va, last, _policy, trace);
         }

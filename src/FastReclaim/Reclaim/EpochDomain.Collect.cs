@@ -21,39 +21,89 @@ public sealed partial class EpochDomain
     /// </summary>
     /// <exception cref="InvalidOperationException">Called inside a guard of this domain on this thread.</exception>
     /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
-    /// <exception cref="AggregateException">Callbacks threw (all others still ran).</exception>
-    public void Barrier() => WaitQuiescent(nameof(Barrier), runCallbacks: true);
+    /// <exception cref="AggregateException">
+    /// Callbacks threw: those this call ran and those run since the last report (see <see cref="EpochDomain"/>).
+    /// Thrown once the barrier is complete: every other callback ran and the counters are exact.
+    /// </exception>
+    public void Barrier()
+    {
+        WaitQuiescent(nameof(Barrier), runCallbacks: true);
+        ThrowCallbackErrors();
+    }
 
     /// <summary>
     /// Flushes every thread's open bag, advances the epoch if no reader holds it back, and runs the callbacks
     /// that are now safe. Never waits for readers. Returns the number of callbacks run.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
-    /// <exception cref="AggregateException">Callbacks threw (all others still ran).</exception>
+    /// <exception cref="AggregateException">
+    /// Callbacks threw: those this call ran and those run since the last report (see <see cref="EpochDomain"/>).
+    /// Thrown once the collection is complete: every other callback ran and the counters are exact.
+    /// </exception>
     public int Collect()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         StealAllOpenBags();
         TryAdvance(wait: true);
-        return ReclaimExpired(wait: true);
+        int freed = ReclaimExpired(wait: true);
+        ThrowCallbackErrors();
+        return freed;
+    }
+
+    /// <summary>
+    /// Barrier for a user of the domain (an <see cref="AddressSpace"/> being disposed): runs every callback retired
+    /// so far and leaves the exceptions of callbacks that threw to the domain's own next report, so a user never
+    /// throws another user's callback errors. Throws only what <see cref="Barrier"/> throws before it does any work.
+    /// </summary>
+    internal void BarrierKeepingErrors() => WaitQuiescent(nameof(Barrier), runCallbacks: true);
+
+    /// <summary>
+    /// The collection a <see cref="RetireUnderLock"/> deferred, if one is due: the retiring thread's share
+    /// (<see cref="CollectAfterSeal"/>), run by its caller once it holds no lock and no guard. Never throws a
+    /// callback's exception (they wait for the next report). Costs one load when nothing is due.
+    /// </summary>
+    internal void CollectIfDue()
+    {
+        // A plain flag: a due collection seen late is only a collection a little later (the next writer or the
+        // next threshold serves it), never a lost item.
+        if (Volatile.Read(ref _collectDue) != 0 && Interlocked.Exchange(ref _collectDue, 0) != 0 && !_disposed)
+        {
+            CollectAfterSeal();
+        }
     }
 
     /// <summary>
     /// Waits for readers still inside (on other threads), runs every pending callback, and releases every
-    /// participant. Later calls on the domain throw <see cref="ObjectDisposedException"/>. Must not race with
-    /// Retire on other threads.
+    /// participant (open <see cref="EpochReader"/> handles included). Later calls on the domain throw
+    /// <see cref="ObjectDisposedException"/>. Must not race with Retire on other threads. A second call does nothing.
     /// </summary>
-    /// <exception cref="InvalidOperationException">Called inside a guard of this domain on this thread (nothing is disposed).</exception>
-    /// <exception cref="AggregateException">Callbacks threw (all others still ran; the domain is disposed).</exception>
+    /// <exception cref="InvalidOperationException">
+    /// Called inside a guard of this domain on this thread, or an <see cref="AddressSpace"/> still uses the domain
+    /// (the message names the users; dispose them first). Nothing is disposed and nothing changes.
+    /// </exception>
+    /// <exception cref="AggregateException">
+    /// Callbacks threw: those this call ran and those run since the last report (see <see cref="EpochDomain"/>).
+    /// Thrown once the domain is disposed: every other callback ran.
+    /// </exception>
     public void Dispose()
     {
-        if (_disposed)
+        lock (_usersLock)
         {
-            return;
+            if (_disposed)
+            {
+                return;
+            }
+
+            if (_users is { Count: > 0 } users)
+            {
+                throw new InvalidOperationException(
+                    $"EpochDomain.Dispose: the domain is still used by {users.Count} user(s) ({string.Join(", ", users)}); dispose them first. Nothing was disposed.");
+            }
+
+            GoQuiescentForGracePeriod(nameof(Dispose), out _);
+            _disposed = true;
         }
 
-        GoQuiescentForGracePeriod(nameof(Dispose), out _);
-        _disposed = true;
         try
         {
             BarrierCore();
@@ -74,6 +124,38 @@ public sealed partial class EpochDomain
             WaitForGracePeriod();
             ReclaimExpired(wait: true);
             _metrics.Dispose();
+        }
+
+        ThrowCallbackErrors();
+    }
+
+    /// <summary>
+    /// Registers <paramref name="user"/> (an <see cref="AddressSpace"/> on a domain it was given): until the matching
+    /// <see cref="RemoveUser"/>, <see cref="Dispose"/> throws and names it (its <see cref="object.ToString"/>).
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
+    internal void AddUser(object user)
+    {
+        lock (_usersLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            (_users ??= []).Add(user);
+        }
+    }
+
+    /// <summary>
+    /// Unregisters <paramref name="user"/> (the same object, not one equal to it) added by <see cref="AddUser"/>;
+    /// harmless if it is not registered (a second call).
+    /// </summary>
+    internal void RemoveUser(object user)
+    {
+        lock (_usersLock)
+        {
+            int index = _users?.FindIndex(u => ReferenceEquals(u, user)) ?? -1;
+            if (index >= 0)
+            {
+                _users!.RemoveAt(index);
+            }
         }
     }
 
@@ -145,18 +227,59 @@ public sealed partial class EpochDomain
                 _queue.Return(bag);
                 bag = next;
             }
+
+            if (errors is not null)
+            {
+                KeepCallbackErrors(errors);
+            }
         }
         finally
         {
             _collectLock.Exit();
         }
 
-        if (errors is not null)
+        return freed;
+    }
+
+    /// <summary>
+    /// Keeps the exceptions of callbacks that threw for the next report, up to <see cref="MaxKeptCallbackErrors"/>
+    /// (the rest are counted). The caller holds the collect lock.
+    /// </summary>
+    private void KeepCallbackErrors(List<Exception> errors)
+    {
+        _failedCallbacks += errors.Count;
+        List<Exception> kept = _callbackErrors ??= [];
+        int room = Math.Max(0, MaxKeptCallbackErrors - kept.Count);
+        kept.AddRange(errors.Count <= room ? errors : errors.GetRange(0, room));
+        _droppedCallbackErrors += Math.Max(0, errors.Count - room);
+    }
+
+    /// <summary>
+    /// The report: throws the kept exceptions of callbacks that threw since the last report, as one
+    /// <see cref="AggregateException"/>, and forgets them. Called by Collect, Barrier and Dispose once their work is
+    /// complete and no lock is held.
+    /// </summary>
+    private void ThrowCallbackErrors()
+    {
+        List<Exception>? errors;
+        long dropped;
+        lock (_collectLock)
         {
-            throw new AggregateException("One or more retired items' free callbacks threw; every other callback ran.", errors);
+            errors = _callbackErrors;
+            dropped = _droppedCallbackErrors;
+            _callbackErrors = null;
+            _droppedCallbackErrors = 0;
         }
 
-        return freed;
+        if (errors is null)
+        {
+            return;
+        }
+
+        string more = dropped == 0 ? string.Empty : $" ({dropped} more threw; only the first {MaxKeptCallbackErrors} are kept)";
+        throw new AggregateException(
+            $"{errors.Count + dropped} retired items' free callbacks threw since the last report{more}; every other callback ran and the items count as freed.",
+            errors);
     }
 
     /// <summary>

@@ -10,9 +10,13 @@ public sealed partial class EpochDomain
     /// Frees <paramref name="item"/> with <paramref name="free"/> once no reader can still see it. The caller must
     /// already have unlinked it, so that no new reader can reach it.
     /// </summary>
+    /// <remarks>
+    /// Past <see cref="EpochOptions.CollectThreshold"/> the call also collects: it may run other items' callbacks
+    /// on this thread, after its own item is queued, so do not call it under a lock that a callback takes. It never
+    /// throws a callback's exception (see <see cref="EpochDomain"/> for where those are reported).
+    /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="free"/> is null.</exception>
     /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
-    /// <exception cref="AggregateException">This call collected, and callbacks it ran threw.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public unsafe void Retire(nint item, delegate*<nint, void> free)
     {
@@ -21,25 +25,37 @@ public sealed partial class EpochDomain
             throw new ArgumentNullException(nameof(free), "The free function pointer is null.");
         }
 
-        Retire(item, new RetireCallback(free));
+        Retire(item, new RetireCallback(free), collectNow: true);
     }
 
     /// <summary>
     /// Frees <paramref name="item"/> with <paramref name="free"/> once no reader can still see it. The caller must
     /// already have unlinked it, so that no new reader can reach it.
     /// </summary>
+    /// <remarks>
+    /// Past <see cref="EpochOptions.CollectThreshold"/> the call also collects: it may run other items' callbacks
+    /// on this thread, after its own item is queued, so do not call it under a lock that a callback takes. It never
+    /// throws a callback's exception (see <see cref="EpochDomain"/> for where those are reported).
+    /// </remarks>
     /// <exception cref="ArgumentNullException"><paramref name="free"/> is null.</exception>
     /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
-    /// <exception cref="AggregateException">This call collected, and callbacks it ran threw.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Retire(nint item, Action<nint> free)
     {
         ArgumentNullException.ThrowIfNull(free);
-        Retire(item, new RetireCallback(free));
+        Retire(item, new RetireCallback(free), collectNow: true);
     }
 
+    /// <summary>
+    /// <see cref="Retire(nint, Action{nint})"/> for a caller that holds locks (an <see cref="AddressSpace"/> writer,
+    /// under its table locks): never runs a callback. When the threshold is reached it marks a collection due,
+    /// which the caller runs with <see cref="CollectIfDue"/> once it holds no lock.
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
+    internal void RetireUnderLock(nint item, Action<nint> free) => Retire(item, new RetireCallback(free), collectNow: false);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Retire(nint item, RetireCallback free)
+    private void Retire(nint item, RetireCallback free, bool collectNow)
     {
 #if FASTRECLAIM_FAULT_INJECTION
         if (_fault == EpochFault.FreeAtOnce)
@@ -54,7 +70,7 @@ public sealed partial class EpochDomain
         if (bag is null || bag.IsFull)
         {
             slot.UnlockBag();
-            RetireIntoNewBag(slot, item, free);
+            RetireIntoNewBag(slot, item, free, collectNow);
             return;
         }
 
@@ -63,9 +79,12 @@ public sealed partial class EpochDomain
         slot.UnlockBag();
     }
 
-    /// <summary>Seals the full bag (if any), starts a new one with the item, and collects when the threshold is reached.</summary>
+    /// <summary>
+    /// Seals the full bag (if any), starts a new one with the item, and when the threshold is reached collects
+    /// (<paramref name="collectNow"/>) or marks a collection due for <see cref="CollectIfDue"/>.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void RetireIntoNewBag(ReaderSlot slot, nint item, RetireCallback free)
+    private void RetireIntoNewBag(ReaderSlot slot, nint item, RetireCallback free, bool collectNow)
     {
         RetireBag fresh = _queue.Rent();
         fresh.Add(item, free);
@@ -89,9 +108,18 @@ public sealed partial class EpochDomain
             slot.UnlockBag();
         }
 
-        if (collect)
+        if (!collect)
+        {
+            return;
+        }
+
+        if (collectNow)
         {
             CollectAfterSeal();
+        }
+        else
+        {
+            Volatile.Write(ref _collectDue, 1);
         }
     }
 
@@ -130,10 +158,12 @@ public sealed partial class EpochDomain
     /// <summary>
     /// The retiring thread's share of collection: one advance attempt and the callbacks it makes safe. Below the
     /// backlog bound it skips work another thread is already doing; past it, it waits for the locks and flushes
-    /// the other threads' bags too.
+    /// the other threads' bags too. Callback exceptions are kept for the next report, never thrown from here.
     /// </summary>
     private void CollectAfterSeal()
     {
+        // This collection serves a deferred one too.
+        Volatile.Write(ref _collectDue, 0);
         bool helping = _queue.SealedItems > _maxPendingItems;
         if (helping)
         {

@@ -67,8 +67,9 @@ public sealed partial class EpochDomain
             _retiredByReleasedSlots += slot.Line.Retired;
         }
 
-        // A thread that exited while online (QSBR) holds nothing; and the slot is no longer scanned anyway.
-        Volatile.Write(ref slot.Line.Epoch, Inactive);
+        // A thread that exited while online (QSBR) holds nothing; and the slot is no longer scanned anyway. A
+        // handle's slot is marked released, so the handle's Enter throws instead of entering a disposed domain.
+        Volatile.Write(ref slot.Line.Epoch, slot.Owner is null ? EpochReader.Released : Inactive);
         slot.Line.DomainKey = 0;
         slot.Domain = null;
     }

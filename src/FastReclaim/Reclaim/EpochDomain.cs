@@ -20,10 +20,22 @@ namespace FastReclaim;
 /// nothing at all.
 /// </para>
 /// <para>
-/// Callbacks run on whichever thread collects (a retiring thread past <see cref="EpochOptions.CollectThreshold"/>,
-/// or a caller of <see cref="Collect"/>, <see cref="Barrier"/> or <see cref="Dispose"/>). An exception thrown by a
-/// callback does not stop the others; they are rethrown together as an <see cref="AggregateException"/> by the
-/// call that ran them.
+/// Callbacks run on whichever thread collects: a retiring thread past <see cref="EpochOptions.CollectThreshold"/>
+/// (after it has queued its own item), a writer of an <see cref="AddressSpace"/> once it has released its table
+/// locks, or a caller of <see cref="Collect"/>, <see cref="Barrier"/> or <see cref="Dispose"/>. A callback never
+/// runs under a table lock of an address space.
+/// </para>
+/// <para>
+/// A callback that throws is a failure of that item's free, not of the call that happened to run it. It never
+/// stops the others, never leaves a lock held, and its item counts as freed (<see cref="EpochStats.Freed"/>; it
+/// is not run again) and as failed (<see cref="EpochStats.FailedCallbacks"/>). Its exception is kept and
+/// reported once, by the next <see cref="Collect"/>, <see cref="Barrier"/> or <see cref="Dispose"/> on any
+/// thread: after that call's work is complete, every exception kept since the last report is thrown together as
+/// one <see cref="AggregateException"/> (the first <see cref="MaxKeptCallbackErrors"/>; the message counts the
+/// rest). <see cref="Retire(nint, Action{nint})"/> and the operations of an address space never throw a callback's
+/// exception: the item they retired is queued whatever another item's callback did. (liburcu runs callbacks on
+/// a thread of its own, where nothing can report to the retirer either; a Task keeps its exception for whoever
+/// observes it.)
 /// </para>
 /// </remarks>
 public sealed partial class EpochDomain : IDisposable, IEpochMetricsSource
@@ -48,6 +60,13 @@ public sealed partial class EpochDomain : IDisposable, IEpochMetricsSource
     /// </summary>
     private const int GracePeriodEpochs = 2;
 
+    /// <summary>
+    /// Callback exceptions kept for the next report (<see cref="Collect"/>, <see cref="Barrier"/>,
+    /// <see cref="Dispose"/>); more are counted, not kept, so a callback that always throws in a domain nobody
+    /// collects explicitly does not grow memory without bound.
+    /// </summary>
+    public const int MaxKeptCallbackErrors = 64;
+
     /// <summary>The last <see cref="Key"/> handed out.</summary>
     private static long s_lastKey;
 
@@ -61,6 +80,7 @@ public sealed partial class EpochDomain : IDisposable, IEpochMetricsSource
     private readonly GarbageQueue _queue = new();
     private readonly Lock _advanceLock = new();
     private readonly Lock _collectLock = new();
+    private readonly Lock _usersLock = new();
     private readonly LatencyHistogram _gracePeriods = new();
     private readonly MetricsRegistration _metrics;
     private readonly int _collectThreshold;
@@ -76,7 +96,19 @@ public sealed partial class EpochDomain : IDisposable, IEpochMetricsSource
     private long _advances;
     private long _barriers;
     private long _itemsSinceCollect;
+
+    /// <summary>1 when a <see cref="RetireUnderLock"/> reached the collect threshold and left the collection to <see cref="CollectIfDue"/>.</summary>
+    private int _collectDue;
     private volatile bool _disposed;
+
+    // Under the users lock: who still uses the domain (AddUser), so Dispose can refuse and name them.
+    private List<object>? _users;
+
+    // Under the collect lock: callback exceptions kept for the next report, those counted but not kept, and
+    // every callback that threw.
+    private List<Exception>? _callbackErrors;
+    private long _droppedCallbackErrors;
+    private long _failedCallbacks;
 
     // Advance-lock state: the reader that blocked the last attempt, and since when the epoch is blocked.
     private ReaderSlot? _blocker;
@@ -104,52 +136,61 @@ public sealed partial class EpochDomain : IDisposable, IEpochMetricsSource
     internal event Action<EpochStall>? Stalled;
 
     /// <summary>A snapshot of the domain's counters.</summary>
+    /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
     public EpochStats Stats
     {
         get
         {
-            // Freed is read first: every freed item was counted as retired before, so Pending never goes negative.
-            long freed = Volatile.Read(ref _freed);
-            long retired;
-            int registered;
-            int active = 0;
-            lock (_registry.SyncRoot)
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return ReadStats();
+        }
+    }
+
+    /// <summary><see cref="Stats"/> without the disposed check, for the meter (which may read once more while the domain is disposed).</summary>
+    private EpochStats ReadStats()
+    {
+        // Freed is read first: every freed item was counted as retired before, so Pending never goes negative.
+        long freed = Volatile.Read(ref _freed);
+        long retired;
+        int registered;
+        int active = 0;
+        lock (_registry.SyncRoot)
+        {
+            retired = Volatile.Read(ref _retiredByReleasedSlots);
+            ReaderSlot?[] slots = _registry.Slots;
+            int limit = Math.Min(_registry.ScanLimit, slots.Length);
+            for (int i = 0; i < limit; i++)
             {
-                retired = Volatile.Read(ref _retiredByReleasedSlots);
-                ReaderSlot?[] slots = _registry.Slots;
-                int limit = Math.Min(_registry.ScanLimit, slots.Length);
-                for (int i = 0; i < limit; i++)
+                if (slots[i] is { } slot)
                 {
-                    if (slots[i] is { } slot)
+                    retired += Volatile.Read(ref slot.Line.Retired);
+                    if (Volatile.Read(ref slot.Line.Epoch) != Inactive)
                     {
-                        retired += Volatile.Read(ref slot.Line.Retired);
-                        if (Volatile.Read(ref slot.Line.Epoch) != Inactive)
-                        {
-                            active++;
-                        }
+                        active++;
                     }
                 }
-
-                registered = _registry.Count;
             }
 
-            return new EpochStats
-            {
-                GlobalEpoch = (Volatile.Read(ref Global.Value) / EpochStep) - 1,
-                RegisteredThreads = registered,
-                ActiveThreads = active,
-                Retired = retired,
-                Freed = freed,
-                Pending = retired - freed,
-                Stalls = Volatile.Read(ref _stalls),
-                Advances = Volatile.Read(ref _advances),
-                ProcessWideBarriers = Volatile.Read(ref _barriers),
-                GracePeriods = _gracePeriods.Count,
-                GracePeriodP50 = _gracePeriods.Percentile(0.50),
-                GracePeriodP99 = _gracePeriods.Percentile(0.99),
-                GracePeriodMax = _gracePeriods.Max,
-            };
+            registered = _registry.Count;
         }
+
+        return new EpochStats
+        {
+            GlobalEpoch = (Volatile.Read(ref Global.Value) / EpochStep) - 1,
+            RegisteredThreads = registered,
+            ActiveThreads = active,
+            Retired = retired,
+            Freed = freed,
+            Pending = retired - freed,
+            FailedCallbacks = Volatile.Read(ref _failedCallbacks),
+            Stalls = Volatile.Read(ref _stalls),
+            Advances = Volatile.Read(ref _advances),
+            ProcessWideBarriers = Volatile.Read(ref _barriers),
+            GracePeriods = _gracePeriods.Count,
+            GracePeriodP50 = _gracePeriods.Percentile(0.50),
+            GracePeriodP99 = _gracePeriods.Percentile(0.99),
+            GracePeriodMax = _gracePeriods.Max,
+        };
     }
 
     /// <summary>
@@ -161,7 +202,7 @@ public sealed partial class EpochDomain : IDisposable, IEpochMetricsSource
 
     EpochReading IEpochMetricsSource.ReadMetrics()
     {
-        EpochStats stats = Stats;
+        EpochStats stats = ReadStats();
         return new EpochReading(stats.GlobalEpoch, stats.Pending, stats.Freed, stats.Stalls);
     }
 

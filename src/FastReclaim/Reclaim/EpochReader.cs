@@ -16,10 +16,11 @@ namespace FastReclaim;
 public sealed unsafe class EpochReader : IDisposable
 {
     /// <summary>
-    /// What a disposed handle's slot holds: not <see cref="EpochDomain.Inactive"/>, so <see cref="Enter"/>'s
-    /// one check catches both misuses, and not a valid announcement (the slot is no longer scanned anyway).
+    /// What the slot of a handle holds once it is released (the handle or its domain disposed): not
+    /// <see cref="EpochDomain.Inactive"/>, so <see cref="Enter"/>'s one check catches both misuses, and not a valid
+    /// announcement (the slot is no longer scanned anyway).
     /// </summary>
-    private const long Disposed = -1;
+    internal const long Released = -1;
 
     private readonly EpochDomain _domain;
     private readonly ReaderSlot _slot;
@@ -44,11 +45,11 @@ public sealed unsafe class EpochReader : IDisposable
     internal EpochDomain Domain => _domain;
 
     /// <summary>True between <see cref="Enter"/> and <see cref="Exit"/>.</summary>
-    public bool IsEntered => Volatile.Read(ref _line->Epoch) is not (EpochDomain.Inactive or Disposed);
+    public bool IsEntered => Volatile.Read(ref _line->Epoch) is not (EpochDomain.Inactive or Released);
 
     /// <summary>Enters a critical section: nothing retired from now on is freed before <see cref="Exit"/>.</summary>
     /// <exception cref="InvalidOperationException">The handle is already entered.</exception>
-    /// <exception cref="ObjectDisposedException">The handle is disposed.</exception>
+    /// <exception cref="ObjectDisposedException">The handle or its domain is disposed.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Enter()
     {
@@ -68,23 +69,26 @@ public sealed unsafe class EpochReader : IDisposable
         // Release store: loads made inside the section complete before the advancer can see us leave.
         Volatile.Write(ref _line->Epoch, EpochDomain.Inactive);
 
-    /// <summary>Leaves the critical section if entered and unregisters the participant.</summary>
+    /// <summary>Leaves the critical section if entered and unregisters the participant. A second call does nothing.</summary>
     public void Dispose()
     {
-        if (Volatile.Read(ref _line->Epoch) == Disposed)
+        if (Volatile.Read(ref _line->Epoch) != Released)
         {
-            return;
+            // Marks the slot Released.
+            _domain.ReleaseSlot(_slot);
         }
 
-        _domain.ReleaseSlot(_slot);
-        Volatile.Write(ref _line->Epoch, Disposed);
         GC.SuppressFinalize(this);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowCannotEnter(long announced)
     {
-        ObjectDisposedException.ThrowIf(announced == Disposed, typeof(EpochReader));
+        if (announced == Released)
+        {
+            throw new ObjectDisposedException(nameof(EpochReader), "The reader handle, or the EpochDomain it belongs to, has been disposed.");
+        }
+
         throw new InvalidOperationException("EpochReader.Enter was called on a handle that is already entered; a handle does not nest (use EpochDomain.Enter to nest).");
     }
 }

@@ -22,6 +22,12 @@ public readonly record struct EpochStats
     /// <summary>Items whose free callback has run.</summary>
     public long Freed { get; init; }
 
+    /// <summary>
+    /// Items whose free callback threw (counted in <see cref="Freed"/> too: a callback runs once, whatever it does).
+    /// The exceptions are reported by the domain's next Collect, Barrier or Dispose.
+    /// </summary>
+    public long FailedCallbacks { get; init; }
+
     /// <summary>Items retired and not freed yet (<see cref="Retired"/> − <see cref="Freed"/>).</summary>
     public long Pending { get; init; }
 
