@@ -30,16 +30,26 @@ public class EpochFailureTests
         }
     }
 
+    /// <summary>
+    /// A poisoned allocator, a domain with <see cref="EpochOptions.CollectThreshold"/> 1 (every seal collects) and a
+    /// Linux-policy space on both, with 512 PTE tables over 1 GiB (<see cref="MapOnePagePerPteTable"/>). The test
+    /// disposes them only on success: after a hang, the spinning zap would keep Dispose waiting too.
+    /// </summary>
+    private static (PageAllocator Allocator, EpochDomain Domain, AddressSpace Space) GigabyteSharingADomain()
+    {
+        var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true });
+        var domain = new EpochDomain(new EpochOptions { CollectThreshold = 1 });
+        var space = new AddressSpace(new AddressSpaceOptions { Allocator = allocator, Epoch = domain, Policy = ReclaimPolicy.Linux });
+        MapOnePagePerPteTable(space);
+        return (allocator, domain, space);
+    }
+
     [Fact]
     public void Throwing_Callback_Of_Another_User_Of_A_Shared_Domain_Leaves_Zap_Complete_And_Every_Lock_Free()
     {
         // Issue 15, item 1: the callback ran inside Zap, under a table lock, and its AggregateException left Zap
         // with the lock held; every later Map, Zap, Sweep and Dispose of the space spun forever.
-        // Disposed only on success: after a hang, the spinning zap would keep Dispose waiting too.
-        var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true });
-        var domain = new EpochDomain(new EpochOptions { CollectThreshold = 1 });
-        var space = new AddressSpace(new AddressSpaceOptions { Allocator = allocator, Epoch = domain, Policy = ReclaimPolicy.Linux });
-        MapOnePagePerPteTable(space);
+        (PageAllocator allocator, EpochDomain domain, AddressSpace space) = GigabyteSharingADomain();
         long tablesBefore = allocator.AllocatedPages;
         var failure = new InvalidDataException("user callback failed");
         domain.Retire(0x1234, _ => throw failure);
@@ -88,11 +98,7 @@ public class EpochFailureTests
     [Fact]
     public void Callback_Run_By_A_Writer_Runs_With_No_Table_Lock_Held_So_It_May_Use_The_Same_Space()
     {
-        // Disposed only on success: after a hang, the spinning zap would keep Dispose waiting too.
-        var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true });
-        var domain = new EpochDomain(new EpochOptions { CollectThreshold = 1 });
-        var space = new AddressSpace(new AddressSpaceOptions { Allocator = allocator, Epoch = domain, Policy = ReclaimPolicy.Linux });
-        MapOnePagePerPteTable(space);
+        (PageAllocator allocator, EpochDomain domain, AddressSpace space) = GigabyteSharingADomain();
         int mappedByCallback = 0;
 
         // The callback maps into the PMD table whose lock the zap takes to unhook each PTE table; run under that
