@@ -21,9 +21,7 @@ namespace FastReclaim.Benchmarks;
 [MemoryDiagnoser]
 public unsafe class AddressSpaceBenchmarks
 {
-    private const int Lookups = 1 << 20;
-    private const ulong SpaceBase = 0x1000_0000_0000;
-    private const ulong PhysicalBase = 0x40_0000_0000;
+    private const int Lookups = TranslateFixture.Lookups;
     private const ulong FrameMask = 0x000F_FFFF_FFFF_F000;
     private const ulong Present = 1;
     private const ulong PresentOrLeaf = Present | (1UL << 7);
@@ -38,6 +36,7 @@ public unsafe class AddressSpaceBenchmarks
     /// <summary>Physical addresses are below 2^52, so <c>pa &gt;&gt; 63</c> is 0: a carry the JIT cannot fold.</summary>
     private const int CarryShift = 63;
 
+    private TranslateFixture _fixture = null!;
     private AddressSpace _space = null!;
     private PageAllocator _allocator = null!;
     private Dictionary<ulong, ulong> _dictionary = null!;
@@ -52,29 +51,18 @@ public unsafe class AddressSpaceBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _allocator = new PageAllocator();
-        _space = new AddressSpace(new AddressSpaceOptions { Allocator = _allocator });
-        _space.Map(SpaceBase, PhysicalBase, (ulong)Pages * PageAllocator.PageSize, PageFlags.Writable);
-        _dictionary = new Dictionary<ulong, ulong>(Pages);
-        for (int i = 0; i < Pages; i++)
-        {
-            _dictionary.Add(SpaceBase + ((ulong)i * PageAllocator.PageSize), PhysicalBase + ((ulong)i * PageAllocator.PageSize));
-        }
-
+        _fixture = new TranslateFixture(Pages);
+        _allocator = _fixture.Allocator;
+        _space = _fixture.Space;
+        _dictionary = _fixture.Dictionary;
         _concurrent = new ConcurrentDictionary<ulong, ulong>(_dictionary);
-        var random = new Random(42);
-        _addresses = [.. Enumerable.Range(0, Lookups).Select(_ => SpaceBase + ((ulong)random.Next(Pages) * PageAllocator.PageSize))];
-        _results = new ulong[Lookups];
-        _reader = _space.Epoch.RegisterReader();
+        _addresses = _fixture.Addresses;
+        _results = _fixture.Results;
+        _reader = _fixture.Reader;
     }
 
     [GlobalCleanup]
-    public void Cleanup()
-    {
-        _reader.Dispose();
-        _space.Dispose();
-        _allocator.Dispose();
-    }
+    public void Cleanup() => _fixture.Dispose();
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Lookups)]
     public ulong Dictionary()

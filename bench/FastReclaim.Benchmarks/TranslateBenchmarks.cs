@@ -22,14 +22,13 @@ namespace FastReclaim.Benchmarks;
 [MemoryDiagnoser]
 public unsafe class TranslateBenchmarks
 {
-    private const int Lookups = 1 << 20;
+    private const int Lookups = TranslateFixture.Lookups;
     private const int Readers = 2;
-    private const ulong SpaceBase = 0x1000_0000_0000;
-    private const ulong PhysicalBase = 0x40_0000_0000;
 
     /// <summary>The allocator's chunk alignment, so the gathered array lies in memory like the tables do.</summary>
     private const nuint GatherAlignment = 2 << 20;
 
+    private TranslateFixture _fixture = null!;
     private AddressSpace _space = null!;
     private PageAllocator _allocator = null!;
     private Dictionary<ulong, ulong> _dictionary = null!;
@@ -44,30 +43,24 @@ public unsafe class TranslateBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _allocator = new PageAllocator();
-        _space = new AddressSpace(new AddressSpaceOptions { Allocator = _allocator });
-        _space.Map(SpaceBase, PhysicalBase, (ulong)Pages * PageAllocator.PageSize, PageFlags.Writable);
-        _dictionary = new Dictionary<ulong, ulong>(Pages);
+        _fixture = new TranslateFixture(Pages);
+        _allocator = _fixture.Allocator;
+        _space = _fixture.Space;
+        _dictionary = _fixture.Dictionary;
+        _addresses = _fixture.Addresses;
+        _results = _fixture.Results;
+        _reader = _fixture.Reader;
         _gather = (ulong*)NativeMemory.AlignedAlloc((nuint)Pages * sizeof(ulong), GatherAlignment);
         for (int i = 0; i < Pages; i++)
         {
-            ulong pa = PhysicalBase + ((ulong)i * PageAllocator.PageSize);
-            _dictionary.Add(SpaceBase + ((ulong)i * PageAllocator.PageSize), pa);
-            _gather[i] = pa;
+            _gather[i] = TranslateFixture.PhysicalOf(i);
         }
-
-        var random = new Random(42);
-        _addresses = [.. Enumerable.Range(0, Lookups).Select(_ => SpaceBase + ((ulong)random.Next(Pages) * PageAllocator.PageSize))];
-        _results = new ulong[Lookups];
-        _reader = _space.Epoch.RegisterReader();
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
-        _reader.Dispose();
-        _space.Dispose();
-        _allocator.Dispose();
+        _fixture.Dispose();
         NativeMemory.AlignedFree(_gather);
     }
 
@@ -79,7 +72,7 @@ public unsafe class TranslateBenchmarks
         ulong* gather = _gather;
         foreach (ulong va in _addresses)
         {
-            sum += gather[(va - SpaceBase) / PageAllocator.PageSize];
+            sum += gather[(va - TranslateFixture.SpaceBase) / PageAllocator.PageSize];
         }
 
         return sum;
