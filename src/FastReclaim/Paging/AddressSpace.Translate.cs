@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 using static FastReclaim.Paging.PageTableFormat;
 
 namespace FastReclaim;
@@ -87,19 +88,67 @@ public sealed unsafe partial class AddressSpace
         ThrowIfDisposed();
         using EpochGuard guard = _epoch.Enter();
 
+        // Pipelined only where it pays: a batch long enough to fill the pipeline, over more PTE tables than the caches
+        // hold (a plain read of the count: any recent value will do for choosing). The pipeline is a method of its
+        // own, so that its code does not crowd the registers of the plain loops inlined here.
+        ref ulong results = ref MemoryMarshal.GetReference(pas);
+        if (vas.Length > PipelineMinimum && _tables[PteLevel] > CacheResidentPteTables)
+        {
+            return _levels == FiveLevels
+                ? WalkPipelined<FiveLevelWalk>(_root, _physicalToPointer, vas, ref results)
+                : WalkPipelined<FourLevelWalk>(_root, _physicalToPointer, vas, ref results);
+        }
+
         // One loop per depth, so the depth test and the canonical width fold into constants.
         return _levels == FiveLevels
-            ? WalkAll(_root, _physicalToPointer, FiveLevels, vas, ref MemoryMarshal.GetReference(pas))
-            : WalkAll(_root, _physicalToPointer, FourLevels, vas, ref MemoryMarshal.GetReference(pas));
+            ? WalkEach(_root, _physicalToPointer, FiveLevels, vas, ref results)
+            : WalkEach(_root, _physicalToPointer, FourLevels, vas, ref results);
     }
 
     /// <summary>
-    /// Walks every address of <paramref name="vas"/> into <paramref name="pas"/> (which holds at least as many);
-    /// returns how many were mapped. The root and the physical-to-pointer offset are locals here, so the JIT keeps
-    /// them in registers across the stores into <paramref name="pas"/>.
+    /// Batches up to this long are walked one address after the other (<see cref="WalkEach"/>): a pipeline
+    /// <see cref="PrefetchDistance"/> deep would spend its fill and drain on them and overlap little.
+    /// </summary>
+    private const int PipelineMinimum = PrefetchDistance;
+
+    /// <summary>
+    /// Up to this many PTE tables (1 MiB: a Zen 5 core's L2, twice a Zen 3's) batches are walked one address after
+    /// the other: the PTEs then mostly hit in cache, the reorder window already overlaps what misses, and the
+    /// pipeline's own instructions would cost more than they hide (measured: perf-results/addressspace.md).
+    /// </summary>
+    internal const long CacheResidentPteTables = 256;
+
+    /// <summary>
+    /// How many addresses ahead <see cref="WalkPipelined"/> prefetches the PTE (a power of two, ring index by mask).
+    /// Tuned by measurement (perf-results/addressspace.md): enough PTE misses in flight to cover memory latency,
+    /// few enough that a prefetched line is still in L1 when its walk is finished.
+    /// </summary>
+    private const int PrefetchDistance = 32;
+
+    /// <summary>A paging depth as a type, so that a method generic over it is compiled once per depth with the depth a constant.</summary>
+    private interface IWalkDepth
+    {
+        static abstract int Levels { get; }
+    }
+
+    private readonly struct FourLevelWalk : IWalkDepth
+    {
+        public static int Levels => FourLevels;
+    }
+
+    private readonly struct FiveLevelWalk : IWalkDepth
+    {
+        public static int Levels => FiveLevels;
+    }
+
+    /// <summary>
+    /// Walks every address of <paramref name="vas"/> into <paramref name="pas"/> (which holds at least as many), one
+    /// after the other: the CPU overlaps what its reorder window holds of the next walks. Returns how many were
+    /// mapped. The root and the physical-to-pointer offset are locals here, so the JIT keeps them in registers across
+    /// the stores into <paramref name="pas"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int WalkAll(nint root, ulong toPointer, int levels, ReadOnlySpan<ulong> vas, ref ulong pas)
+    private static int WalkEach(nint root, ulong toPointer, int levels, ReadOnlySpan<ulong> vas, ref ulong pas)
     {
         // Counts the misses, not the hits: the count then costs nothing on the mapped path.
         int missing = 0;
@@ -112,6 +161,93 @@ public sealed unsafe partial class AddressSpace
         }
 
         return vas.Length - missing;
+    }
+
+    /// <summary>
+    /// The walks software-pipelined over the PTE read, where a large batch misses most (a PTE table maps 2 MiB, so
+    /// the PTE tables of a space far outnumber the tables above them): each step walks address i down to its PTE's address,
+    /// prefetches that line and parks the address in a ring, then finishes address i - <see cref="PrefetchDistance"/>
+    /// with the PTE read its own prefetch has brought in. So <see cref="PrefetchDistance"/> PTE misses are in flight
+    /// at once instead of the few whose walks fit in the reorder window. A walk that an upper-level entry decides (a
+    /// large leaf, a hole, a non-canonical address) is finished at once and parks null.
+    /// </summary>
+    /// <remarks>
+    /// Reading a PTE some steps after the PMD entry that led to it is the same walk as <see cref="Walk"/>'s, whose PTE
+    /// read also comes after its PMD read, with the window between the two reads widened: the caller's critical
+    /// section keeps the PTE table allocated (neither freed nor reused) until the batch ends, whatever a writer does
+    /// to the PMD entry meanwhile, so the read sees the table's entries as they are then (all empty once the table is
+    /// unhooked for reclaim), as a single walk that reached the table just before it changed would.
+    /// </remarks>
+    [SkipLocalsInit] // the ring is written before it is read
+    private static int WalkPipelined<TDepth>(nint root, ulong toPointer, ReadOnlySpan<ulong> vas, ref ulong pas)
+        where TDepth : struct, IWalkDepth
+    {
+        // The fill below needs vas.Length >= PrefetchDistance: the caller's PipelineMinimum.
+        int levels = TDepth.Levels;
+        Unsafe.SkipInit(out ParkedPtes ring);
+        ref nint parked = ref Unsafe.As<ParkedPtes, nint>(ref ring);
+        ref ulong va = ref MemoryMarshal.GetReference(vas);
+        int missing = 0;
+        int i = 0;
+        for (; i < PrefetchDistance; i++)
+        {
+            Unsafe.Add(ref parked, i) = StartWalk(root, toPointer, levels, Unsafe.Add(ref va, i), ref Unsafe.Add(ref pas, i), ref missing);
+        }
+
+        for (; i < vas.Length; i++)
+        {
+            ref nint slot = ref Unsafe.Add(ref parked, i & (PrefetchDistance - 1));
+            int finished = i - PrefetchDistance;
+            FinishWalk(slot, Unsafe.Add(ref va, finished), ref Unsafe.Add(ref pas, finished), ref missing);
+            slot = StartWalk(root, toPointer, levels, Unsafe.Add(ref va, i), ref Unsafe.Add(ref pas, i), ref missing);
+        }
+
+        for (int finished = vas.Length - PrefetchDistance; finished < vas.Length; finished++)
+        {
+            FinishWalk(Unsafe.Add(ref parked, finished & (PrefetchDistance - 1)), Unsafe.Add(ref va, finished), ref Unsafe.Add(ref pas, finished), ref missing);
+        }
+
+        return vas.Length - missing;
+    }
+
+    /// <summary>
+    /// The first part of a pipelined walk: the address of <paramref name="va"/>'s PTE, prefetched; or null when an
+    /// upper-level entry decides the walk, whose result is then stored in <paramref name="pa"/> (a miss counted).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static nint StartWalk(nint root, ulong toPointer, int levels, ulong va, ref ulong pa, ref int missing)
+    {
+        ulong* pte = WalkToPte(root, toPointer, levels, va, out ulong entry, out int level);
+        if (pte != null)
+        {
+            if (Sse.IsSupported)
+            {
+                Sse.Prefetch0(pte);
+            }
+        }
+        else if (!LargeLeaf(entry, va, level, out pa, out _))
+        {
+            missing++;
+        }
+
+        return (nint)pte;
+    }
+
+    /// <summary>The PTE addresses <see cref="WalkPipelined"/> has prefetched and not read yet (0: the walk is done).</summary>
+    [InlineArray(PrefetchDistance)]
+    private struct ParkedPtes
+    {
+        private nint _pte;
+    }
+
+    /// <summary>The second part of a pipelined walk: reads the parked PTE (when the walk got that far) into <paramref name="pa"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FinishWalk(nint pte, ulong va, ref ulong pa, ref int missing)
+    {
+        if (pte != 0 && !PteLeaf(Volatile.Read(ref *(ulong*)pte), va, out pa, out _))
+        {
+            missing++;
+        }
     }
 
     /// <summary>
@@ -171,6 +307,71 @@ public sealed unsafe partial class AddressSpace
         }
 
     NotMapped:
+        pa = 0;
+        flags = PageFlags.None;
+        return false;
+    }
+
+    /// <summary>
+    /// The walk down to the PTE table: the address of the entry of it that <paramref name="va"/> goes through; or
+    /// null when an entry above decides, which is then <paramref name="entry"/> (a large leaf or not present; 0 for
+    /// a non-canonical address) at <paramref name="level"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong* WalkToPte(nint root, ulong toPointer, int levels, ulong va, out ulong entry, out int level)
+    {
+        // Every load is an acquire (Volatile.Read): the table behind a present entry was zeroed (or filled) before
+        // the entry was published, and the critical section keeps it allocated even if it is unhooked now.
+        if (levels == FiveLevels)
+        {
+            if (!TryRootEntry(root, va, FiveLevels, out entry))
+            {
+                level = Pml5Level;
+                return null;
+            }
+
+            entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, P4dLevel);
+            if ((entry & PresentBit) == 0)
+            {
+                level = P4dLevel;
+                return null;
+            }
+        }
+        else if (!TryRootEntry(root, va, FourLevels, out entry))
+        {
+            level = P4dLevel;
+            return null;
+        }
+
+        entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, PudLevel);
+        if ((entry & PresentOrLeaf) != PresentBit)
+        {
+            level = PudLevel;
+            return null;
+        }
+
+        entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, PmdLevel);
+        if ((entry & PresentOrLeaf) != PresentBit)
+        {
+            level = PmdLevel;
+            return null;
+        }
+
+        level = PteLevel;
+        return (ulong*)((entry & TableFrameMask) + toPointer) + ((va >> EntryShift(PteLevel)) & IndexMask);
+    }
+
+    /// <summary>The end of a walk at a PTE: a 4 KiB leaf, or absent.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool PteLeaf(ulong entry, ulong va, out ulong pa, out PageFlags flags)
+    {
+        if ((entry & PresentBit) != 0)
+        {
+            pa = (entry & FrameMask) | (va & PageOffsetMask);
+            flags = (PageFlags)(entry & LeafFlagMask);
+            return true;
+        }
+
         pa = 0;
         flags = PageFlags.None;
         return false;

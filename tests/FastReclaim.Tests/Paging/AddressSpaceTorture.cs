@@ -38,6 +38,13 @@ internal static unsafe class AddressSpaceTorture
     private const int Readers = 2;
     private const int Batch = 64;
 
+    /// <summary>
+    /// Where a page in each of more PTE tables than <see cref="AddressSpace.CacheResidentPteTables"/> is mapped once
+    /// and never touched again: with them the readers' <see cref="AddressSpace.TranslateMany"/> batches take the
+    /// software-pipelined path (its PTE reads come later than their PMD reads), not the plain loop.
+    /// </summary>
+    private const ulong Ballast = Region + (64 * TableStride);
+
     internal readonly record struct Result(
         long PoisonedReads, long WrongTranslations, long LostMappings, long Errors, string? FirstError,
         long ReaderTranslations, long ReclaimedTables, long AllocatedAfterDispose)
@@ -56,6 +63,10 @@ internal static unsafe class AddressSpaceTorture
         var epoch = new EpochDomain(new EpochOptions { CollectThreshold = Batch, Fault = fault });
         var space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Allocator = allocator, Epoch = epoch });
         var state = new State(space, trap, stopAtFirstViolation);
+        for (long t = 0; t <= AddressSpace.CacheResidentPteTables; t++)
+        {
+            space.Map(Ballast + ((ulong)t * Span2M), PhysicalBase, Page, PageFlags.Writable);
+        }
 
         ulong[] shared = [.. Enumerable.Range(0, SharedTables * PagesPerTable).Select(i => Region + ((ulong)(i / PagesPerTable) * TableStride) + ((ulong)(i % PagesPerTable) * Page))];
         ulong[] owned = [.. Enumerable.Range(0, OwnedTables * PagesPerTable).Select(i => Region + ((ulong)(SharedTables + (i / PagesPerTable)) * TableStride) + ((ulong)(i % PagesPerTable) * Page))];
