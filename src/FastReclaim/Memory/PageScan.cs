@@ -110,64 +110,36 @@ public static unsafe class PageScan
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsZero(ulong* entries, nuint count)
+    private static bool IsZero(ulong* entries, nuint count) => AtWidestWidth<IsZeroScan, bool>(default, entries, count);
+
+    private static int FirstNonZero(ulong* entries, nuint count) => AtWidestWidth<FirstNonZeroScan, int>(default, entries, count);
+
+    private static int CountNonZero(ulong* entries, nuint count) => AtWidestWidth<CountNonZeroScan, int>(default, entries, count);
+
+    /// <summary>
+    /// The one width ladder: runs <paramref name="scan"/> with the widest vector the CPU accelerates. Each
+    /// <c>IsHardwareAccelerated</c> is a JIT-time constant, so only one rung is compiled into each caller.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static TResult AtWidestWidth<TScan, TResult>(TScan scan, ulong* entries, nuint count)
+        where TScan : struct, IPageScanOperation<TResult>
     {
         if (Vector512.IsHardwareAccelerated)
         {
-            return PageScanKernels<Width512, Vector512<ulong>>.IsZero(entries, count);
+            return scan.Run<Width512, Vector512<ulong>>(entries, count);
         }
 
         if (Vector256.IsHardwareAccelerated)
         {
-            return PageScanKernels<Width256, Vector256<ulong>>.IsZero(entries, count);
+            return scan.Run<Width256, Vector256<ulong>>(entries, count);
         }
 
         if (Vector128.IsHardwareAccelerated)
         {
-            return PageScanKernels<Width128, Vector128<ulong>>.IsZero(entries, count);
+            return scan.Run<Width128, Vector128<ulong>>(entries, count);
         }
 
-        return PageScanKernels<ScalarWidth, ulong>.IsZero(entries, count);
-    }
-
-    private static int FirstNonZero(ulong* entries, nuint count)
-    {
-        if (Vector512.IsHardwareAccelerated)
-        {
-            return PageScanKernels<Width512, Vector512<ulong>>.FirstNonZero(entries, count);
-        }
-
-        if (Vector256.IsHardwareAccelerated)
-        {
-            return PageScanKernels<Width256, Vector256<ulong>>.FirstNonZero(entries, count);
-        }
-
-        if (Vector128.IsHardwareAccelerated)
-        {
-            return PageScanKernels<Width128, Vector128<ulong>>.FirstNonZero(entries, count);
-        }
-
-        return PageScanKernels<ScalarWidth, ulong>.FirstNonZero(entries, count);
-    }
-
-    private static int CountNonZero(ulong* entries, nuint count)
-    {
-        if (Vector512.IsHardwareAccelerated)
-        {
-            return PageScanKernels<Width512, Vector512<ulong>>.CountNonZero(entries, count);
-        }
-
-        if (Vector256.IsHardwareAccelerated)
-        {
-            return PageScanKernels<Width256, Vector256<ulong>>.CountNonZero(entries, count);
-        }
-
-        if (Vector128.IsHardwareAccelerated)
-        {
-            return PageScanKernels<Width128, Vector128<ulong>>.CountNonZero(entries, count);
-        }
-
-        return PageScanKernels<ScalarWidth, ulong>.CountNonZero(entries, count);
+        return scan.Run<ScalarWidth, ulong>(entries, count);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

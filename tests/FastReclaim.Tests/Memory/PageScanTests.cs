@@ -28,38 +28,30 @@ public sealed unsafe class PageScanTests : IDisposable
 
     public void Dispose() => _allocator.Dispose();
 
-    private static bool IsZero(Path path, ulong* entries, int count) => path switch
-    {
-        Path.Scalar => PageScanKernels<ScalarWidth, ulong>.IsZero(entries, (nuint)count),
-        Path.Vector128 => PageScanKernels<Width128, Vector128<ulong>>.IsZero(entries, (nuint)count),
-        Path.Vector256 => PageScanKernels<Width256, Vector256<ulong>>.IsZero(entries, (nuint)count),
-        Path.Vector512 => PageScanKernels<Width512, Vector512<ulong>>.IsZero(entries, (nuint)count),
-        _ => count == Entries && (nint)entries % PageAllocator.PageSize == 0
-            ? PageScan.IsZero((nint)entries)
-            : PageScan.IsZero(new ReadOnlySpan<ulong>(entries, count)),
-    };
+    /// <summary>
+    /// Runs <paramref name="scan"/> at the width <paramref name="path"/> names (whatever this CPU would pick), or,
+    /// for <see cref="Path.Public"/>, through <paramref name="publicApi"/>.
+    /// </summary>
+    private static TResult AtWidth<TScan, TResult>(Path path, TScan scan, ulong* entries, int count, Func<TResult> publicApi)
+        where TScan : struct, IPageScanOperation<TResult> => path switch
+        {
+            Path.Scalar => scan.Run<ScalarWidth, ulong>(entries, (nuint)count),
+            Path.Vector128 => scan.Run<Width128, Vector128<ulong>>(entries, (nuint)count),
+            Path.Vector256 => scan.Run<Width256, Vector256<ulong>>(entries, (nuint)count),
+            Path.Vector512 => scan.Run<Width512, Vector512<ulong>>(entries, (nuint)count),
+            _ => publicApi(),
+        };
 
-    private static int FirstNonZero(Path path, ulong* entries, int count) => path switch
-    {
-        Path.Scalar => PageScanKernels<ScalarWidth, ulong>.FirstNonZero(entries, (nuint)count),
-        Path.Vector128 => PageScanKernels<Width128, Vector128<ulong>>.FirstNonZero(entries, (nuint)count),
-        Path.Vector256 => PageScanKernels<Width256, Vector256<ulong>>.FirstNonZero(entries, (nuint)count),
-        Path.Vector512 => PageScanKernels<Width512, Vector512<ulong>>.FirstNonZero(entries, (nuint)count),
-        _ => count == Entries && (nint)entries % PageAllocator.PageSize == 0
-            ? PageScan.FirstNonZero((nint)entries)
-            : PageScan.FirstNonZero(new ReadOnlySpan<ulong>(entries, count)),
-    };
+    private static bool IsPage(ulong* entries, int count) => count == Entries && (nint)entries % PageAllocator.PageSize == 0;
 
-    private static int CountNonZero(Path path, ulong* entries, int count) => path switch
-    {
-        Path.Scalar => PageScanKernels<ScalarWidth, ulong>.CountNonZero(entries, (nuint)count),
-        Path.Vector128 => PageScanKernels<Width128, Vector128<ulong>>.CountNonZero(entries, (nuint)count),
-        Path.Vector256 => PageScanKernels<Width256, Vector256<ulong>>.CountNonZero(entries, (nuint)count),
-        Path.Vector512 => PageScanKernels<Width512, Vector512<ulong>>.CountNonZero(entries, (nuint)count),
-        _ => count == Entries && (nint)entries % PageAllocator.PageSize == 0
-            ? PageScan.CountNonZero((nint)entries)
-            : PageScan.CountNonZero(new ReadOnlySpan<ulong>(entries, count)),
-    };
+    private static bool IsZero(Path path, ulong* entries, int count) => AtWidth<IsZeroScan, bool>(path, default, entries, count, () =>
+        IsPage(entries, count) ? PageScan.IsZero((nint)entries) : PageScan.IsZero(new ReadOnlySpan<ulong>(entries, count)));
+
+    private static int FirstNonZero(Path path, ulong* entries, int count) => AtWidth<FirstNonZeroScan, int>(path, default, entries, count, () =>
+        IsPage(entries, count) ? PageScan.FirstNonZero((nint)entries) : PageScan.FirstNonZero(new ReadOnlySpan<ulong>(entries, count)));
+
+    private static int CountNonZero(Path path, ulong* entries, int count) => AtWidth<CountNonZeroScan, int>(path, default, entries, count, () =>
+        IsPage(entries, count) ? PageScan.CountNonZero((nint)entries) : PageScan.CountNonZero(new ReadOnlySpan<ulong>(entries, count)));
 
     /// <summary>The reference: one entry at a time.</summary>
     private static (bool IsZero, int First, int Count) Reference(ulong* entries, int count)
