@@ -110,36 +110,39 @@ public static unsafe class PageScan
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsZero(ulong* entries, nuint count) => AtWidestWidth<IsZeroScan, bool>(default, entries, count);
+    private static bool IsZero(ulong* entries, nuint count) => AtWidestWidth<IsZeroKernel, bool>(default, entries, count);
 
-    private static int FirstNonZero(ulong* entries, nuint count) => AtWidestWidth<FirstNonZeroScan, int>(default, entries, count);
+    // The position and count scans are not the reclaim hot path: one out-of-line copy each, not one per call site.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int FirstNonZero(ulong* entries, nuint count) => AtWidestWidth<FirstNonZeroKernel, int>(default, entries, count);
 
-    private static int CountNonZero(ulong* entries, nuint count) => AtWidestWidth<CountNonZeroScan, int>(default, entries, count);
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int CountNonZero(ulong* entries, nuint count) => AtWidestWidth<CountNonZeroKernel, int>(default, entries, count);
 
     /// <summary>
-    /// The one width ladder: runs <paramref name="scan"/> with the widest vector the CPU accelerates. Each
+    /// The one width ladder: runs <paramref name="kernel"/> with the widest vector the CPU accelerates. Each
     /// <c>IsHardwareAccelerated</c> is a JIT-time constant, so only one rung is compiled into each caller.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TResult AtWidestWidth<TScan, TResult>(TScan scan, ulong* entries, nuint count)
-        where TScan : struct, IPageScanOperation<TResult>
+    private static TResult AtWidestWidth<TKernel, TResult>(TKernel kernel, ulong* entries, nuint count)
+        where TKernel : struct, IPageScanKernel<TResult>
     {
         if (Vector512.IsHardwareAccelerated)
         {
-            return scan.Run<Width512, Vector512<ulong>>(entries, count);
+            return kernel.Run<Width512, Vector512<ulong>>(entries, count);
         }
 
         if (Vector256.IsHardwareAccelerated)
         {
-            return scan.Run<Width256, Vector256<ulong>>(entries, count);
+            return kernel.Run<Width256, Vector256<ulong>>(entries, count);
         }
 
         if (Vector128.IsHardwareAccelerated)
         {
-            return scan.Run<Width128, Vector128<ulong>>(entries, count);
+            return kernel.Run<Width128, Vector128<ulong>>(entries, count);
         }
 
-        return scan.Run<ScalarWidth, ulong>(entries, count);
+        return kernel.Run<ScalarWidth, ulong>(entries, count);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -4,30 +4,40 @@ using System.Runtime.CompilerServices;
 namespace FastReclaim.Memory;
 
 /// <summary>
-/// The scan kernels of <see cref="PageScan"/>, written once over a vector width. <see cref="PageScan"/> picks the
-/// widest accelerated width; tests call every instantiation directly, so each path runs on every machine.
+/// One scan of <see cref="PageScan"/>, written once over a vector width and run at a width its caller picks:
+/// <see cref="PageScan"/>'s one width ladder picks the widest accelerated one, and tests call each width directly,
+/// so every path runs on every machine. Implemented by structs, so each (kernel, width) pair is its own
+/// specialised, inlined instantiation: the indirection costs nothing. Every <c>Run</c> is inlined into its caller (so
+/// a kernel's fields live in registers and an empty kernel passes nothing); <see cref="PageScan"/> decides which of
+/// its scans stay out of line.
 /// </summary>
-/// <remarks>
-/// Loads are OR-folded <see cref="Unroll"/> vectors at a time: the eight loads are independent (two per cycle on
-/// current cores), the OR tree is three deep, and there is one branch per block, so an all-zero page runs at the
-/// load ports' speed while a non-zero entry stops the scan within one block (512 bytes at 512 bits).
-/// </remarks>
-internal static unsafe class PageScanKernels<TWidth, TVector>
-    where TWidth : struct, IVectorWidth<TVector>
-    where TVector : struct
+/// <typeparam name="TResult">What the scan answers.</typeparam>
+internal unsafe interface IPageScanKernel<TResult>
 {
-    /// <summary>Vectors loaded per early-exit test.</summary>
-    private const int Unroll = 8;
+    /// <summary>Scans <paramref name="count"/> entries at <paramref name="entries"/> with vectors of <typeparamref name="TWidth"/>.</summary>
+    TResult Run<TWidth, TVector>(ulong* entries, nuint count)
+        where TWidth : struct, IVectorWidth<TVector>
+        where TVector : struct;
+}
 
-    /// <summary>True when all <paramref name="count"/> entries at <paramref name="entries"/> are 0.</summary>
+/// <summary>True when all the entries are 0.</summary>
+/// <remarks>
+/// Loads are OR-folded <see cref="PageScanBlock.Unroll"/> vectors at a time: the eight loads are independent (two per
+/// cycle on current cores), the OR tree is three deep, and there is one branch per block, so an all-zero page runs at
+/// the load ports' speed while a non-zero entry stops the scan within one block (512 bytes at 512 bits).
+/// </remarks>
+internal readonly unsafe struct IsZeroKernel : IPageScanKernel<bool>
+{
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static bool IsZero(ulong* entries, nuint count)
+    public bool Run<TWidth, TVector>(ulong* entries, nuint count)
+        where TWidth : struct, IVectorWidth<TVector>
+        where TVector : struct
     {
         nuint lanes = (nuint)TWidth.Lanes;
         nuint i = 0;
-        for (; i + Unroll * lanes <= count; i += Unroll * lanes)
+        for (; i + PageScanBlock.Unroll * lanes <= count; i += PageScanBlock.Unroll * lanes)
         {
-            if (!TWidth.IsZero(FoldBlock(entries + i)))
+            if (!TWidth.IsZero(PageScanBlock.Fold<TWidth, TVector>(entries + i)))
             {
                 return false;
             }
@@ -51,15 +61,21 @@ internal static unsafe class PageScanKernels<TWidth, TVector>
 
         return true;
     }
+}
 
-    /// <summary>Index of the first non-zero entry among <paramref name="count"/>, or -1.</summary>
-    public static int FirstNonZero(ulong* entries, nuint count)
+/// <summary>Index of the first non-zero entry, or -1. Skips zero blocks as <see cref="IsZeroKernel"/> does.</summary>
+internal readonly unsafe struct FirstNonZeroKernel : IPageScanKernel<int>
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Run<TWidth, TVector>(ulong* entries, nuint count)
+        where TWidth : struct, IVectorWidth<TVector>
+        where TVector : struct
     {
         nuint lanes = (nuint)TWidth.Lanes;
         nuint i = 0;
-        for (; i + Unroll * lanes <= count; i += Unroll * lanes)
+        for (; i + PageScanBlock.Unroll * lanes <= count; i += PageScanBlock.Unroll * lanes)
         {
-            if (!TWidth.IsZero(FoldBlock(entries + i)))
+            if (!TWidth.IsZero(PageScanBlock.Fold<TWidth, TVector>(entries + i)))
             {
                 // The block holds the first non-zero entry: find its vector, then its lane.
                 break;
@@ -85,9 +101,15 @@ internal static unsafe class PageScanKernels<TWidth, TVector>
 
         return -1;
     }
+}
 
-    /// <summary>Number of non-zero entries among <paramref name="count"/>.</summary>
-    public static int CountNonZero(ulong* entries, nuint count)
+/// <summary>Number of non-zero entries.</summary>
+internal readonly unsafe struct CountNonZeroKernel : IPageScanKernel<int>
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public int Run<TWidth, TVector>(ulong* entries, nuint count)
+        where TWidth : struct, IVectorWidth<TVector>
+        where TVector : struct
     {
         nuint lanes = (nuint)TWidth.Lanes;
         nuint i = 0;
@@ -115,9 +137,19 @@ internal static unsafe class PageScanKernels<TWidth, TVector>
 
         return (int)nonZero;
     }
+}
 
+/// <summary>The early-exit block of the zero scans.</summary>
+internal static unsafe class PageScanBlock
+{
+    /// <summary>Vectors loaded per early-exit test.</summary>
+    internal const int Unroll = 8;
+
+    /// <summary>The OR of the <see cref="Unroll"/> vectors at <paramref name="block"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static TVector FoldBlock(ulong* block)
+    internal static TVector Fold<TWidth, TVector>(ulong* block)
+        where TWidth : struct, IVectorWidth<TVector>
+        where TVector : struct
     {
         nuint lanes = (nuint)TWidth.Lanes;
         TVector low = TWidth.Or(

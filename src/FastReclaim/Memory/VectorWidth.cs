@@ -5,7 +5,7 @@ using System.Runtime.Intrinsics;
 namespace FastReclaim.Memory;
 
 /// <summary>
-/// The few vector operations <see cref="PageScanKernels{TWidth, TVector}"/> needs, over 64-bit lanes, for one
+/// The few vector operations the <see cref="IPageScanKernel{TResult}"/> kernels need, over 64-bit lanes, for one
 /// vector width. Implemented by empty structs so the JIT compiles a specialised, fully inlined copy of each kernel
 /// per width; <see cref="ScalarWidth"/> makes the same kernel the scalar path.
 /// </summary>

@@ -29,28 +29,28 @@ public sealed unsafe class PageScanTests : IDisposable
     public void Dispose() => _allocator.Dispose();
 
     /// <summary>
-    /// Runs <paramref name="scan"/> at the width <paramref name="path"/> names (whatever this CPU would pick), or,
+    /// Runs <paramref name="kernel"/> at the width <paramref name="path"/> names (whatever this CPU would pick), or,
     /// for <see cref="Path.Public"/>, through <paramref name="publicApi"/>.
     /// </summary>
-    private static TResult AtWidth<TScan, TResult>(Path path, TScan scan, ulong* entries, int count, Func<TResult> publicApi)
-        where TScan : struct, IPageScanOperation<TResult> => path switch
+    private static TResult AtWidth<TKernel, TResult>(Path path, TKernel kernel, ulong* entries, int count, Func<TResult> publicApi)
+        where TKernel : struct, IPageScanKernel<TResult> => path switch
         {
-            Path.Scalar => scan.Run<ScalarWidth, ulong>(entries, (nuint)count),
-            Path.Vector128 => scan.Run<Width128, Vector128<ulong>>(entries, (nuint)count),
-            Path.Vector256 => scan.Run<Width256, Vector256<ulong>>(entries, (nuint)count),
-            Path.Vector512 => scan.Run<Width512, Vector512<ulong>>(entries, (nuint)count),
+            Path.Scalar => kernel.Run<ScalarWidth, ulong>(entries, (nuint)count),
+            Path.Vector128 => kernel.Run<Width128, Vector128<ulong>>(entries, (nuint)count),
+            Path.Vector256 => kernel.Run<Width256, Vector256<ulong>>(entries, (nuint)count),
+            Path.Vector512 => kernel.Run<Width512, Vector512<ulong>>(entries, (nuint)count),
             _ => publicApi(),
         };
 
     private static bool IsPage(ulong* entries, int count) => count == Entries && (nint)entries % PageAllocator.PageSize == 0;
 
-    private static bool IsZero(Path path, ulong* entries, int count) => AtWidth<IsZeroScan, bool>(path, default, entries, count, () =>
+    private static bool IsZero(Path path, ulong* entries, int count) => AtWidth<IsZeroKernel, bool>(path, default, entries, count, () =>
         IsPage(entries, count) ? PageScan.IsZero((nint)entries) : PageScan.IsZero(new ReadOnlySpan<ulong>(entries, count)));
 
-    private static int FirstNonZero(Path path, ulong* entries, int count) => AtWidth<FirstNonZeroScan, int>(path, default, entries, count, () =>
+    private static int FirstNonZero(Path path, ulong* entries, int count) => AtWidth<FirstNonZeroKernel, int>(path, default, entries, count, () =>
         IsPage(entries, count) ? PageScan.FirstNonZero((nint)entries) : PageScan.FirstNonZero(new ReadOnlySpan<ulong>(entries, count)));
 
-    private static int CountNonZero(Path path, ulong* entries, int count) => AtWidth<CountNonZeroScan, int>(path, default, entries, count, () =>
+    private static int CountNonZero(Path path, ulong* entries, int count) => AtWidth<CountNonZeroKernel, int>(path, default, entries, count, () =>
         IsPage(entries, count) ? PageScan.CountNonZero((nint)entries) : PageScan.CountNonZero(new ReadOnlySpan<ulong>(entries, count)));
 
     /// <summary>The reference: one entry at a time.</summary>
