@@ -11,6 +11,9 @@ public sealed unsafe partial class PageAllocator
     /// <exception cref="ObjectDisposedException">The allocator has been disposed.</exception>
     public nint Allocate()
     {
+#if FASTRECLAIM_FAULT_INJECTION
+        InjectFailure();
+#endif
         ThreadCache cache = t_lastCache is { } last && last.Owner == this ? last : CacheOfThisThread();
         int count = cache.Count;
         if (count == 0)

@@ -4,7 +4,8 @@ namespace FastReclaim.Tests.Paging;
 
 /// <summary>
 /// Model-based: random operations (valid and invalid) on an <see cref="AddressSpace"/> and on a plain dictionary of
-/// leaves, compared after every operation. 250 runs of 400 operations = 100,000 operations.
+/// leaves, compared after every operation. 250 runs of 400 operations = 100,000 operations, once as they are and
+/// once with allocation failures injected.
 /// </summary>
 public sealed class AddressSpaceModelTests
 {
@@ -36,22 +37,49 @@ public sealed class AddressSpaceModelTests
     private static readonly Gen<Op> s_op = Gen.Select(Gen.Int[0, 99], Gen.Int[0, 2], Gen.Int[-1024, 1023], Gen.Int[1, 48], Gen.Int[0, 15], Gen.Int[0, 255])
         .Select((kind, window, slot, count, variant, flags) => new Op(kind, window, slot, count, variant, flags));
 
+    /// <summary>Per operation: how many allocations succeed before one is made to fail (-1: none fails).</summary>
+    private static readonly Gen<int> s_failAfter = Gen.Int[-1, 3];
+
     [Fact]
     public void Random_Operations_Agree_With_A_Dictionary_Model_And_Bad_Ones_Change_Nothing()
     {
         Gen.Select(Gen.Int[0, 2], Gen.Bool, s_op.Array[OperationsPerRun])
-            .Sample((policy, fiveLevels, ops) => Run((ReclaimPolicy)policy, fiveLevels ? 5 : 4, ops), iter: Runs);
+            .Sample((policy, fiveLevels, ops) => Run((ReclaimPolicy)policy, fiveLevels ? 5 : 4, ops, failAfter: null), iter: Runs);
     }
 
-    private static void Run(ReclaimPolicy policy, int levels, Op[] ops)
+    /// <summary>
+    /// The same, with an allocation failure injected into four operations of five, at its first, second, third or
+    /// fourth allocation: a Map that fails leaves the space exactly as the model says it was, and after every operation
+    /// the allocator holds exactly the root, the live tables and the pending ones (no table leaked, none lost).
+    /// </summary>
+    [Fact]
+    public void With_Allocation_Failures_Injected_Every_Operation_Completes_Or_Changes_Nothing()
+    {
+        Gen.Select(Gen.Int[0, 2], Gen.Bool, s_op.Array[OperationsPerRun], s_failAfter.Array[OperationsPerRun])
+            .Sample((policy, fiveLevels, ops, failAfter) => Run((ReclaimPolicy)policy, fiveLevels ? 5 : 4, ops, failAfter), iter: Runs);
+    }
+
+    private static void Run(ReclaimPolicy policy, int levels, Op[] ops, int[]? failAfter)
     {
         using var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true });
         var space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Levels = levels, Allocator = allocator });
         var model = new SortedDictionary<ulong, Leaf>();
         for (int i = 0; i < ops.Length; i++)
         {
-            Apply(space, model, ops[i]);
+            if (failAfter is not null)
+            {
+                allocator.FailAllocationAfter(failAfter[i]);
+            }
+
+            Apply(space, model, ops[i], outOfMemoryAllowed: failAfter is not null);
+            allocator.FailAllocationAfter(-1);
             AssertSame(space, model, ProbeAddress(ops[i]), everyLeaf: i % FullCompareInterval == 0 || i == ops.Length - 1);
+            if (failAfter is not null)
+            {
+                PageTableStats stats = space.Stats;
+                long tables = 1 + stats.PteTables + stats.PmdTables + stats.PudTables + stats.P4dTables + stats.PendingTables;
+                Assert.Equal(tables, allocator.AllocatedPages);
+            }
         }
 
         foreach (ulong window in s_windows)
@@ -95,7 +123,7 @@ public sealed class AddressSpaceModelTests
 
     private static ulong ProbeAddress(Op op) => Address(op, Page, 1024) + ((ulong)op.Count * 0x1_0777);
 
-    private static void Apply(AddressSpace space, SortedDictionary<ulong, Leaf> model, Op op)
+    private static void Apply(AddressSpace space, SortedDictionary<ulong, Leaf> model, Op op, bool outOfMemoryAllowed)
     {
         switch (KindOf(op))
         {
@@ -115,7 +143,18 @@ public sealed class AddressSpaceModelTests
                     return;
                 }
 
-                space.Map(va, pa, length, FlagsOf(op), size);
+                PageTableStats before = space.Stats;
+                try
+                {
+                    space.Map(va, pa, length, FlagsOf(op), size);
+                }
+                catch (InsufficientMemoryException) when (outOfMemoryAllowed)
+                {
+                    Assert.Equal(before, space.Stats);
+                    AssertSame(space, model, probe: va, everyLeaf: true);
+                    return;
+                }
+
                 for (int i = 0; i < count; i++)
                 {
                     model[va + ((ulong)i * unit)] = new Leaf(unit, pa + ((ulong)i * unit), FlagsOf(op) | PageFlags.Present);
