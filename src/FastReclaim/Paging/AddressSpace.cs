@@ -83,6 +83,9 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     /// <summary>Creates an empty address space: a root table and nothing else.</summary>
     /// <param name="options">Settings; <see langword="null"/> = defaults (Linux policy, 4 levels, own allocator and epoch domain).</param>
     /// <exception cref="ArgumentOutOfRangeException">Levels is not 4 or 5, or Policy is not a <see cref="ReclaimPolicy"/>.</exception>
+    /// <exception cref="ArgumentException">
+    /// The allocator poisons freed pages with a present entry whose bits above the 52-bit frame field are not 0.
+    /// </exception>
     /// <exception cref="ObjectDisposedException">The shared allocator has been disposed.</exception>
     /// <exception cref="OutOfMemoryException">The allocator has no page for the root table.</exception>
     public AddressSpace(AddressSpaceOptions? options = null)
@@ -96,6 +99,14 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         if (!Enum.IsDefined(options.Policy))
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.Policy, $"Unknown reclaim policy {options.Policy}.");
+        }
+
+        if (options.Allocator is { Poison: true, PoisonValue: ulong poison } && (poison & PresentBit) != 0 && (poison & ~MaxPhysicalAddress) != 0)
+        {
+            // A racing reader that meets a freed (poisoned) table follows a present poison entry as a table reference.
+            throw new ArgumentException(
+                $"The allocator's PoisonValue 0x{poison:X} is present but has bits above the 52-bit frame field (0x{poison & ~MaxPhysicalAddress:X}): a reader that meets a freed table would follow it outside physical memory.",
+                nameof(options));
         }
 
         _policy = options.Policy;

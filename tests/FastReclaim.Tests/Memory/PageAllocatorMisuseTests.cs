@@ -120,4 +120,18 @@ public sealed class PageAllocatorMisuseTests
         Assert.ThrowsAny<OutOfMemoryException>(() => new AddressSpace(new AddressSpaceOptions { Allocator = allocator }));
         Assert.Equal((0L, 0L), (allocator.AllocatedPages, allocator.ReservedBytes));
     }
+
+    [Theory]
+    [InlineData(0x0010_0000_0000_1001UL)]
+    [InlineData(0x8000_0000_0000_1001UL)]
+    public void A_Present_Poison_Beyond_The_Frame_Field_Is_Refused_By_The_Space_Naming_It(ulong poison)
+    {
+        using var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true, PoisonValue = poison });
+        var e = Assert.Throws<ArgumentException>(() => new AddressSpace(new AddressSpaceOptions { Allocator = allocator }));
+        Assert.Contains($"0x{poison:X}", e.Message);
+        Assert.Equal(0, allocator.AllocatedPages);
+
+        using var fine = new PageAllocator(new PageAllocatorOptions { Poison = true, PoisonValue = poison & ~1UL });
+        new AddressSpace(new AddressSpaceOptions { Allocator = fine }).Dispose();
+    }
 }
