@@ -86,7 +86,7 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     /// <exception cref="ArgumentException">
     /// The allocator poisons freed pages with a present entry whose bits above the 52-bit frame field are not 0.
     /// </exception>
-    /// <exception cref="ObjectDisposedException">The shared allocator has been disposed.</exception>
+    /// <exception cref="ObjectDisposedException">The shared allocator or epoch domain has been disposed.</exception>
     /// <exception cref="OutOfMemoryException">The allocator has no page for the root table.</exception>
     public AddressSpace(AddressSpaceOptions? options = null)
     {
@@ -127,6 +127,17 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
 
         _ownsEpoch = options.Epoch is null;
         _epoch = options.Epoch ?? new EpochDomain();
+        try
+        {
+            _epoch.AddUser(this);
+        }
+        catch
+        {
+            _allocator.Free(_root);
+            ReleaseAllocator();
+            throw;
+        }
+
         _freeRetiredTable = FreeRetiredTable;
         _physicalToPointer = (ulong)_allocator.VirtualOf(0);
         DescriptorOf(_root).Level = (byte)_levels;
@@ -189,9 +200,10 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     /// race with other calls on this space; a second call does nothing.
     /// </summary>
     /// <remarks>
-    /// Every table goes back whatever else fails: when the barrier throws (a callback of another user of a shared
-    /// domain failed, see <see cref="EpochDomain.Barrier"/>), the live tables are still freed and the space is still
-    /// disposed before the exception leaves.
+    /// The barrier runs every callback retired so far, the space's and (on a shared domain) other users', and leaves
+    /// the exceptions of other callbacks that threw to the domain's next report (<see cref="EpochDomain.Collect"/>,
+    /// <see cref="EpochDomain.Barrier"/>): disposing a space never throws them. Every table goes back whatever else
+    /// fails, and the space no longer holds the domain or the allocator, which can then be disposed.
     /// </remarks>
     public void Dispose()
     {
@@ -203,11 +215,12 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         _metrics.Dispose();
         try
         {
-            _epoch.Barrier();
+            _epoch.BarrierKeepingErrors();
         }
         finally
         {
             FreeSubtree(_root, _levels);
+            _epoch.RemoveUser(this);
             if (_ownsEpoch)
             {
                 _epoch.Dispose();
@@ -226,6 +239,9 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
             _allocator.Dispose();
         }
     }
+
+    /// <summary>The space's id (the <c>space</c> tag of its metrics and events), levels and policy, e.g. <c>AddressSpace 3 (4 levels, linux)</c>.</summary>
+    public override string ToString() => $"{nameof(AddressSpace)} {_metrics.Id} ({_levels} levels, {ReclaimPolicyNames.Format(_policy)})";
 
     PageTableReading IPageTableMetricsSource.ReadMetrics()
     {

@@ -37,49 +37,61 @@ public sealed class AddressSpaceModelTests
     private static readonly Gen<Op> s_op = Gen.Select(Gen.Int[0, 99], Gen.Int[0, 2], Gen.Int[-1024, 1023], Gen.Int[1, 48], Gen.Int[0, 15], Gen.Int[0, 255])
         .Select((kind, window, slot, count, variant, flags) => new Op(kind, window, slot, count, variant, flags));
 
-    /// <summary>Per operation: how many allocations succeed before one is made to fail (-1: none fails).</summary>
-    private static readonly Gen<int> s_failAfter = Gen.Int[-1, 3];
+    /// <summary>
+    /// Per operation: how many allocations succeed before one is made to fail (-1: none fails), and whether a user
+    /// callback that throws is retired into the space's domain first.
+    /// </summary>
+    private static readonly Gen<Fault> s_fault = Gen.Select(Gen.Int[-1, 3], Gen.Int[0, 3]).Select((failAfter, callback) => new Fault(failAfter, callback == 0));
+
+    private readonly record struct Fault(int FailAfter, bool ThrowingCallback);
 
     [Fact]
     public void Random_Operations_Agree_With_A_Dictionary_Model_And_Bad_Ones_Change_Nothing()
     {
         Gen.Select(Gen.Int[0, 2], Gen.Bool, s_op.Array[OperationsPerRun])
-            .Sample((policy, fiveLevels, ops) => Run((ReclaimPolicy)policy, fiveLevels ? 5 : 4, ops, failAfter: null), iter: Runs);
+            .Sample((policy, fiveLevels, ops) => Run((ReclaimPolicy)policy, fiveLevels ? 5 : 4, ops, faults: null), iter: Runs);
     }
 
     /// <summary>
-    /// The same, with an allocation failure injected into four operations of five, at its first, second, third or
-    /// fourth allocation: a Map that fails leaves the space exactly as the model says it was, and after every operation
-    /// the allocator holds exactly the root, the live tables and the pending ones (no table leaked, none lost).
+    /// The same, with an allocation failure injected into four operations of five (at its first, second, third or
+    /// fourth allocation) and a throwing user callback retired into the space's domain (collect threshold 1) before
+    /// one operation in four: a Map that fails leaves the space exactly as the model says it was, no operation throws
+    /// a callback's exception, after every operation the allocator holds exactly the root, the live tables and the
+    /// pending ones (no table leaked, none lost), and the domain reports every callback that threw, once.
     /// </summary>
     [Fact]
-    public void With_Allocation_Failures_Injected_Every_Operation_Completes_Or_Changes_Nothing()
+    public void With_Allocation_Failures_And_Throwing_Callbacks_Injected_Every_Operation_Completes_Or_Changes_Nothing()
     {
-        Gen.Select(Gen.Int[0, 2], Gen.Bool, s_op.Array[OperationsPerRun], s_failAfter.Array[OperationsPerRun])
-            .Sample((policy, fiveLevels, ops, failAfter) => Run((ReclaimPolicy)policy, fiveLevels ? 5 : 4, ops, failAfter), iter: Runs);
+        Gen.Select(Gen.Int[0, 2], Gen.Bool, s_op.Array[OperationsPerRun], s_fault.Array[OperationsPerRun])
+            .Sample((policy, fiveLevels, ops, faults) => Run((ReclaimPolicy)policy, fiveLevels ? 5 : 4, ops, faults), iter: Runs);
     }
 
-    private static void Run(ReclaimPolicy policy, int levels, Op[] ops, int[]? failAfter)
+    private static void Run(ReclaimPolicy policy, int levels, Op[] ops, Fault[]? faults)
     {
         using var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true });
-        var space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Levels = levels, Allocator = allocator });
+        using EpochDomain? domain = faults is null ? null : new EpochDomain(new EpochOptions { CollectThreshold = 1 });
+        var space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Levels = levels, Allocator = allocator, Epoch = domain });
         var model = new SortedDictionary<ulong, Leaf>();
+        int throwingCallbacks = 0;
         for (int i = 0; i < ops.Length; i++)
         {
-            if (failAfter is not null)
+            if (faults is not null)
             {
-                allocator.FailAllocationAfter(failAfter[i]);
+                if (faults[i].ThrowingCallback)
+                {
+                    domain!.Retire(i, static item => throw new InvalidOperationException($"callback {item}"));
+                    throwingCallbacks++;
+                }
+
+                allocator.FailAllocationAfter(faults[i].FailAfter);
             }
 
-            Apply(space, model, ops[i], outOfMemoryAllowed: failAfter is not null);
+            Apply(space, model, ops[i], outOfMemoryAllowed: faults is not null);
             allocator.FailAllocationAfter(-1);
             AssertSame(space, model, ProbeAddress(ops[i]), everyLeaf: i % FullCompareInterval == 0 || i == ops.Length - 1);
-            if (failAfter is not null)
-            {
-                PageTableStats stats = space.Stats;
-                long tables = 1 + stats.PteTables + stats.PmdTables + stats.PudTables + stats.P4dTables + stats.PendingTables;
-                Assert.Equal(tables, allocator.AllocatedPages);
-            }
+            PageTableStats stats = space.Stats;
+            long tables = 1 + stats.PteTables + stats.PmdTables + stats.PudTables + stats.P4dTables + stats.PendingTables;
+            Assert.Equal(tables, allocator.AllocatedPages);
         }
 
         foreach (ulong window in s_windows)
@@ -90,6 +102,12 @@ public sealed class AddressSpaceModelTests
         Assert.Equal((0L, 0L), (space.Stats.MappedPages, space.Stats.PageTableBytes));
         space.Dispose();
         Assert.Equal(0, allocator.AllocatedPages);
+        if (domain is not null)
+        {
+            Exception? reported = Record.Exception(domain.Barrier);
+            Assert.Equal(throwingCallbacks, domain.Stats.FailedCallbacks);
+            Assert.Equal(throwingCallbacks > 0, reported is AggregateException);
+        }
     }
 
     private static Kind KindOf(Op op) => op.Kind switch

@@ -43,7 +43,7 @@ public sealed class AddressSpaceTortureTests
         // the table's empty entries; freed at once, it reads the allocator's poison.
         EpochFault fault = Enum.Parse<EpochFault>(faultName);
         const ulong va = 0x1000_0000_0000;
-        const ulong poison = 0xBAD0_0000_0000_0001;
+        const ulong poison = 0x000B_AD00_0000_0001;
         using var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true, PoisonValue = poison });
         using var epoch = new EpochDomain(new EpochOptions { Fault = fault });
         using var space = new AddressSpace(new AddressSpaceOptions { Allocator = allocator, Epoch = epoch });

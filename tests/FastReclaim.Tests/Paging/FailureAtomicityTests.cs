@@ -158,23 +158,45 @@ public sealed class FailureAtomicityTests
     }
 
     [Fact]
-    public void Dispose_Returns_Every_Table_When_The_Shared_Domain_Barrier_Throws()
+    public void A_Throwing_User_Callback_On_The_Shared_Domain_Neither_Fails_Zap_Nor_Dispose_Nor_Keeps_A_Table()
     {
-        // A user's callback that throws, queued in the domain the space shares: whatever Barrier reports, the space's
-        // live and retired tables all go back to the allocator.
+        // The case: a user's callback that throws, queued in the domain the space shares (CollectThreshold 1).
+        // Zap and Dispose complete, every table goes back, and the callback's exception is the domain's to report.
         using var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true });
         using var domain = new EpochDomain(new EpochOptions { CollectThreshold = 1 });
         var space = new AddressSpace(new AddressSpaceOptions { Allocator = allocator, Epoch = domain });
-        space.Map(Base, 0x1000, 4 * Span1G / 512, PageFlags.Writable);
+        space.Map(Base, 0x1000, 64 * 512 * Page, PageFlags.Writable);
         space.Map(Base + (2 * Span1G), 0x1000, 16 * Page, PageFlags.Writable);
         domain.Retire(1, static _ => throw new InvalidOperationException("user callback failed"));
 
-        // The callback's failure surfaces where EpochDomain's rule puts it (the zap's collection or the barrier).
-        _ = Record.Exception(() => space.Zap(Base, 4 * Span1G / 512));
-        _ = Record.Exception(space.Dispose);
+        Assert.Equal(64, space.Zap(Base, 64 * 512 * Page).ReclaimedTables);
+        space.Map(Base, 0x1000, Page, PageFlags.Writable);
+        space.Dispose();
         space.Dispose();
 
         Assert.Equal(0, allocator.AllocatedPages);
-        Assert.Throws<ObjectDisposedException>(() => space.Stats);
+        var e = Assert.Throws<AggregateException>(domain.Barrier);
+        Assert.Equal("user callback failed", Assert.Single(e.InnerExceptions).Message);
+    }
+
+    [Fact]
+    public void Disposing_The_Shared_Domain_Under_A_Space_Throws_Naming_It_And_Changes_Nothing()
+    {
+        using var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true });
+        var domain = new EpochDomain();
+        var space = new AddressSpace(new AddressSpaceOptions { Allocator = allocator, Epoch = domain });
+        space.Map(Base, 0x1000, 4 * Page, PageFlags.Writable);
+        space.Zap(Base, 4 * Page);
+
+        var e = Assert.Throws<InvalidOperationException>(domain.Dispose);
+        Assert.Contains(space.ToString(), e.Message);
+        Assert.Equal(0, space.Stats.MappedPages);
+        space.Map(Base, 0x2000, Page, PageFlags.Writable);
+
+        space.Dispose();
+        Assert.Equal(0, allocator.AllocatedPages);
+        domain.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => new AddressSpace(new AddressSpaceOptions { Allocator = allocator, Epoch = domain }));
+        Assert.Equal(0, allocator.AllocatedPages);
     }
 }
