@@ -90,7 +90,7 @@ public sealed partial class EpochDomain
                 }
 
                 long announced = Volatile.Read(ref slot.Line.Epoch);
-                if (announced != Inactive && (announced & ~GuardBit) != epoch)
+                if (announced != Inactive && (announced & ~GuardDepthMask) != epoch)
                 {
                     _blocker = slot;
                     _blockerAnnouncement = announced;

@@ -291,7 +291,7 @@ public sealed partial class EpochDomain
     {
         ReaderSlot? own = ThreadSlots.Find(this);
         announced = own is null ? Inactive : own.Line.Epoch;
-        if ((announced & GuardBit) != 0)
+        if ((announced & GuardDepthMask) != 0)
         {
             throw new InvalidOperationException(
                 $"EpochDomain.{operation} was called inside a guard of the same domain on the same thread; the grace period would wait for this thread forever.");

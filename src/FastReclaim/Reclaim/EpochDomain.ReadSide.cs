@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using FastReclaim.Reclaim;
 
@@ -8,22 +9,44 @@ public sealed partial class EpochDomain
 {
     /// <summary>
     /// Enters a critical section on the calling thread: nothing retired from now on is freed before the
-    /// returned guard is disposed. Nests: an inner guard costs a load and a store and changes nothing.
+    /// returned guard is disposed. Nests (up to 4095 deep): an inner guard costs a load and a store and keeps the
+    /// epoch of the outer one. Guards must be disposed innermost first (see <see cref="EpochGuard.Dispose"/>).
     /// </summary>
+    /// <exception cref="InvalidOperationException">4095 guards of this domain are already open on this thread.</exception>
     /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public unsafe EpochGuard Enter()
     {
         ReaderLine* line = CachedThreadLine();
 
-        // R1, then R2 (ReaderLine.Announce: a plain store, no fence; the argument is in README.md).
-        // Only a thread that announces nothing takes the global epoch; an inner guard (GuardBit already set) and a
-        // QSBR thread that is online (entering is not a quiescent point) keep their announcement, the inner guard
-        // by storing the same value back.
+        // R1, then R2 (ReaderLine.Announce: a plain store, no fence; the argument is in README.md). The low bits
+        // count the open guards. Only a thread that announces nothing takes the global epoch (depth 1); an inner
+        // guard and a QSBR thread that is online (entering is not a quiescent point) keep the epoch they announce
+        // and add one to the depth.
         long previous = line->Epoch;
-        long global = Volatile.Read(ref Global.Value);
-        line->Announce((previous == Inactive ? global : previous) | GuardBit);
-        return new EpochGuard(line, previous);
+        long announced;
+        if (previous == Inactive)
+        {
+            announced = Volatile.Read(ref Global.Value) + 1;
+        }
+        else
+        {
+            if ((previous & GuardDepthMask) == GuardDepthMask)
+            {
+                ThrowNestedTooDeep();
+            }
+
+            announced = previous + 1;
+        }
+
+        line->Announce(announced);
+#if FASTRECLAIM_FAULT_INJECTION
+        if (_fault == EpochFault.NestedDisposeLeaves && previous != Inactive)
+        {
+            return new EpochGuard(line, Inactive, announced);
+        }
+#endif
+        return new EpochGuard(line, previous, announced);
     }
 
     /// <summary>
@@ -50,7 +73,7 @@ public sealed partial class EpochDomain
     {
         ReaderLine* line = CachedThreadLine();
         long announced = line->Epoch;
-        if (announced == Inactive || (announced & GuardBit) != 0)
+        if (announced == Inactive || (announced & GuardDepthMask) != 0)
         {
             ThrowNotQuiescentHere(nameof(Quiescent), announced);
         }
@@ -70,14 +93,14 @@ public sealed partial class EpochDomain
     {
         ReaderLine* line = CachedThreadLine();
         long announced = line->Epoch;
-        if ((announced & GuardBit) != 0)
+        if ((announced & GuardDepthMask) != 0)
         {
             ThrowNotQuiescentHere(nameof(Online), announced);
         }
 
         if (announced == Inactive)
         {
-            // R2 (ReaderLine.Announce), without the guard bit.
+            // R2 (ReaderLine.Announce), at guard depth 0.
             line->Announce(Volatile.Read(ref Global.Value));
         }
     }
@@ -95,7 +118,7 @@ public sealed partial class EpochDomain
         }
 
         long announced = slot.Line.Epoch;
-        if ((announced & GuardBit) != 0)
+        if ((announced & GuardDepthMask) != 0)
         {
             ThrowNotQuiescentHere(nameof(Offline), announced);
         }
@@ -120,9 +143,15 @@ public sealed partial class EpochDomain
         return line;
     }
 
+    // Not NoInlining: the JIT then sees that it always throws and keeps Enter's registers live across the call.
+    [DoesNotReturn]
+    private static void ThrowNestedTooDeep() =>
+        throw new InvalidOperationException(
+            $"EpochDomain.Enter: {GuardDepthMask} guards of this domain are already open on this thread, the most that nest; a guard is probably not disposed.");
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void ThrowNotQuiescentHere(string operation, long announced) =>
-        throw new InvalidOperationException((announced & GuardBit) != 0
+        throw new InvalidOperationException((announced & GuardDepthMask) != 0
             ? $"EpochDomain.{operation} was called inside a guard; leave every guard first."
             : $"EpochDomain.{operation} was called on a thread that is not online; call Online first.");
 }

@@ -48,11 +48,19 @@ public sealed partial class EpochDomain : IDisposable, IEpochMetricsSource
     /// <summary>What a slot announces outside every critical section.</summary>
     internal const long Inactive = 0;
 
-    /// <summary>Announcement bit set while a guard or reader handle is open.</summary>
-    internal const long GuardBit = 1;
+    /// <summary>
+    /// Low bits of an announcement that count the guards open on the slot (a reader handle counts as one): the
+    /// nesting depth, which lets <see cref="EpochGuard.Dispose"/> catch out-of-order disposal. 12 bits: guards nest
+    /// up to <see cref="GuardDepthMask"/> (4095) deep, and the 51 bits left count advances for decades at the
+    /// fastest rate the process-wide barrier allows.
+    /// </summary>
+    internal const int GuardDepthBits = 12;
 
-    /// <summary>Raw step of the global epoch (bit 0 is <see cref="GuardBit"/>).</summary>
-    internal const long EpochStep = 2;
+    /// <summary>The guard-depth bits of an announcement; also the deepest nesting allowed.</summary>
+    internal const long GuardDepthMask = (1L << GuardDepthBits) - 1;
+
+    /// <summary>Raw step of the global epoch: the bits below it are the guard depth of an announcement.</summary>
+    internal const long EpochStep = 1L << GuardDepthBits;
 
     /// <summary>
     /// Advances between sealing a bag and freeing it: a reader pinned at the sealing epoch may see one advance
@@ -129,6 +137,10 @@ public sealed partial class EpochDomain : IDisposable, IEpochMetricsSource
 #endif
         Global.Value = EpochStep;
         Global.Key = Interlocked.Increment(ref s_lastKey);
+
+        // Initializes the read side's checked-mode switch before any handle of this domain is used, so that code
+        // the JIT optimizes from now on reads it as a constant (and drops the check when it is off).
+        _ = ReadSideChecks.Enabled;
         _metrics = FastReclaimMetrics.Register(this);
     }
 

@@ -16,5 +16,11 @@ internal enum EpochFault
 
     /// <summary>The advancer moves the epoch without looking at the reader slots (and without the fence).</summary>
     IgnoreReaders,
+
+    /// <summary>
+    /// Disposing a nested guard leaves the critical section (as if guards did not nest): the outer guard's reads
+    /// after it are unprotected.
+    /// </summary>
+    NestedDisposeLeaves,
 }
 #endif

@@ -10,8 +10,18 @@ namespace FastReclaim;
 /// a time, and alternate Enter and Exit (it does not nest; nest with <see cref="EpochDomain.Enter"/>).
 /// </summary>
 /// <remarks>
+/// <para>
 /// Do not call <see cref="EpochDomain.Synchronize"/> or <see cref="EpochDomain.Barrier"/> between Enter and
 /// Exit on the thread using the handle: they would wait for the handle to leave (and report a stall).
+/// </para>
+/// <para>
+/// Checked mode: with the <see cref="AppContext"/> switch <c>FastReclaim.CheckReadSide</c> on (for example
+/// <c>&lt;RuntimeHostConfigurationOption Include="FastReclaim.CheckReadSide" Value="true" /&gt;</c> in a
+/// test project), Enter records the entering thread and <see cref="Exit"/> on another thread throws
+/// <see cref="InvalidOperationException"/> instead of silently ending that thread's protection. It is off by
+/// default because reading the current thread's id costs more than Enter and Exit themselves; off, the switch
+/// is a constant the JIT removes (<c>perf-results/epoch.md</c>). Tests run with it on.
+/// </para>
 /// </remarks>
 public sealed unsafe class EpochReader : IDisposable
 {
@@ -27,6 +37,9 @@ public sealed unsafe class EpochReader : IDisposable
 
     /// <summary><see cref="_slot"/>'s pinned line, which <see cref="_slot"/> keeps alive: one load less on Enter and Exit.</summary>
     private readonly ReaderLine* _line;
+
+    /// <summary>Managed id of the thread that entered last (written only in checked mode, <see cref="ReadSideChecks.Enabled"/>).</summary>
+    private int _enteredBy;
 
     internal EpochReader(EpochDomain domain, ReaderSlot slot)
     {
@@ -59,15 +72,30 @@ public sealed unsafe class EpochReader : IDisposable
             ThrowCannotEnter(line->Epoch);
         }
 
-        // R1, then R2: the same announcement as EpochDomain.Enter (ReaderLine.Announce).
-        line->Announce(Volatile.Read(ref _domain.Global.Value) | EpochDomain.GuardBit);
+        // R1, then R2: the same announcement as EpochDomain.Enter's outermost guard (ReaderLine.Announce), depth 1.
+        line->Announce(Volatile.Read(ref _domain.Global.Value) + 1);
+        if (ReadSideChecks.Enabled)
+        {
+            _enteredBy = Environment.CurrentManagedThreadId;
+        }
     }
 
     /// <summary>Leaves the critical section. Must follow <see cref="Enter"/> on the same thread.</summary>
+    /// <exception cref="InvalidOperationException">
+    /// Checked mode only (the <c>FastReclaim.CheckReadSide</c> switch, see <see cref="EpochReader"/>): the
+    /// handle was entered on another thread. Nothing changes: the entering thread stays protected.
+    /// </exception>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public void Exit() =>
+    public void Exit()
+    {
+        if (ReadSideChecks.Enabled)
+        {
+            CheckExitThread();
+        }
+
         // Release store: loads made inside the section complete before the advancer can see us leave.
         Volatile.Write(ref _line->Epoch, EpochDomain.Inactive);
+    }
 
     /// <summary>Leaves the critical section if entered and unregisters the participant. A second call does nothing.</summary>
     public void Dispose()
@@ -79,6 +107,19 @@ public sealed unsafe class EpochReader : IDisposable
         }
 
         GC.SuppressFinalize(this);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void CheckExitThread()
+    {
+        // Racy by nature (the misuse is two threads on one handle), but a handle entered on thread A and exited on
+        // thread B is caught: B reads A's id, which A wrote before handing the handle over.
+        int current = Environment.CurrentManagedThreadId;
+        if (IsEntered && _enteredBy != current)
+        {
+            throw new InvalidOperationException(
+                $"EpochReader.Exit was called on thread {current}, but the handle was entered on thread {_enteredBy}; exiting here would silently end that thread's protection. Exit on the thread that entered. Nothing was changed.");
+        }
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]

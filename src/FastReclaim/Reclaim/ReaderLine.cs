@@ -15,9 +15,9 @@ internal struct ReaderLine
 
     /// <summary>
     /// What the reader announces: <see cref="EpochDomain.Inactive"/> (0) outside any critical section, else the
-    /// raw epoch it entered in, with <see cref="EpochDomain.GuardBit"/> set while a guard or reader handle is open
-    /// (clear for a QSBR thread that is online between quiescent points). Written by the owner with plain
-    /// stores; read by the advancer after its process-wide fence.
+    /// raw epoch it entered in plus, in the <see cref="EpochDomain.GuardDepthMask"/> bits, the number of guards
+    /// open (a reader handle counts as one; 0 for a QSBR thread that is online between quiescent points).
+    /// Written by the owner with plain stores; read by the advancer after its process-wide fence.
     /// </summary>
     [FieldOffset(CacheLine.GuardBytes)]
     internal long Epoch;

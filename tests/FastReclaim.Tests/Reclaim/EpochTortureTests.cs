@@ -30,9 +30,10 @@ public class EpochTortureTests
     }
 
     [Theory]
+    [InlineData(nameof(TortureReadSide.NestedGuard))]
     [InlineData(nameof(TortureReadSide.Handle))]
     [InlineData(nameof(TortureReadSide.Qsbr))]
-    public void Readers_Using_A_Handle_Or_Qsbr_Never_See_Poison(string readSideName)
+    public void Readers_Using_Nested_Guards_A_Handle_Or_Qsbr_Never_See_Poison(string readSideName)
     {
         var readSide = Enum.Parse<TortureReadSide>(readSideName);
 
@@ -45,11 +46,13 @@ public class EpochTortureTests
     }
 
     [Theory]
-    [InlineData(nameof(EpochFault.FreeAtOnce))]
-    [InlineData(nameof(EpochFault.IgnoreReaders))]
-    public void Torture_Catches_A_Deliberately_Broken_Reclaimer(string faultName)
+    [InlineData(nameof(EpochFault.FreeAtOnce), nameof(TortureReadSide.Guard))]
+    [InlineData(nameof(EpochFault.IgnoreReaders), nameof(TortureReadSide.Guard))]
+    [InlineData(nameof(EpochFault.NestedDisposeLeaves), nameof(TortureReadSide.NestedGuard))]
+    public void Torture_Catches_A_Deliberately_Broken_Reclaimer(string faultName, string readSideName)
     {
         EpochFault fault = Enum.Parse<EpochFault>(faultName);
+        var readSide = Enum.Parse<TortureReadSide>(readSideName);
         var broken = new EpochOptions { CollectThreshold = 64, Fault = fault };
 
         // A broken reclaimer is caught when a reader is preempted inside the freed window, which a loaded 2-core
@@ -57,7 +60,7 @@ public class EpochTortureTests
         long replacements = 0;
         for (int round = 0; round < BrokenRounds; round++)
         {
-            TortureResult result = ListTorture.Run(broken, Writers, Readers, replacementsPerWriter: 200_000, stopAtFirstViolation: true);
+            TortureResult result = ListTorture.Run(broken, Writers, Readers, replacementsPerWriter: 200_000, stopAtFirstViolation: true, readSide: readSide);
             replacements += result.Retired;
             if (result.Violations > 0)
             {

@@ -121,6 +121,18 @@ internal sealed unsafe class ListTorture
                 }
 
                 break;
+            case TortureReadSide.NestedGuard:
+                while (!_stop)
+                {
+                    using (_domain.Enter())
+                    {
+                        // The outer guard keeps the walk's nodes alive; the inner guard around each node's first read
+                        // must not weaken it when it is disposed, before the dwell.
+                        Walk(random, nestGuards: true);
+                    }
+                }
+
+                break;
             case TortureReadSide.Handle:
                 using (EpochReader reader = _domain.RegisterReader())
                 {
@@ -146,7 +158,7 @@ internal sealed unsafe class ListTorture
         }
     }
 
-    private void Walk(Random random)
+    private void Walk(Random random, bool nestGuards = false)
     {
         nint node = Volatile.Read(ref NextOf(_head));
         while (node != 0)
@@ -154,7 +166,7 @@ internal sealed unsafe class ListTorture
             // A node's key never changes while the node is alive, so a key that is poison, or that changes while
             // the reader holds the node, is a use-after-free: the page was freed (poisoned) and perhaps already
             // handed out again by the allocator and relinked with a fresh key.
-            ulong key = Volatile.Read(ref KeyOf(node));
+            ulong key = ReadKey(node, nestGuards);
             if ((ulong)node == Poison || key == Poison)
             {
                 Interlocked.Increment(ref _violations);
@@ -171,6 +183,18 @@ internal sealed unsafe class ListTorture
 
             node = next;
         }
+    }
+
+    /// <summary>The node's key, read inside a nested guard when <paramref name="nestGuard"/>.</summary>
+    private ulong ReadKey(nint node, bool nestGuard)
+    {
+        if (!nestGuard)
+        {
+            return Volatile.Read(ref KeyOf(node));
+        }
+
+        using EpochGuard inner = _domain.Enter();
+        return Volatile.Read(ref KeyOf(node));
     }
 
     /// <summary>Holds the current node a while: mostly a short spin, sometimes a yield of the core (a preemption inside the guard).</summary>
@@ -255,6 +279,9 @@ internal enum TortureReadSide
 {
     /// <summary><see cref="EpochDomain.Enter"/> around each walk.</summary>
     Guard,
+
+    /// <summary><see cref="EpochDomain.Enter"/> around each walk, and a nested guard around each node's first read.</summary>
+    NestedGuard,
 
     /// <summary>An <see cref="EpochReader"/> handle entered around each walk.</summary>
     Handle,
