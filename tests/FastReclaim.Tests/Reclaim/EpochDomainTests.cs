@@ -10,7 +10,7 @@ public class EpochDomainTests
     private static void CountFunctionFree(nint item) => Interlocked.Increment(ref s_functionFrees);
 
     /// <summary>Calls Collect <paramref name="rounds"/> times; returns the callbacks run.</summary>
-    private static int CollectRounds(EpochDomain domain, int rounds)
+    internal static int CollectRounds(EpochDomain domain, int rounds)
     {
         int freed = 0;
         for (int i = 0; i < rounds; i++)

@@ -12,18 +12,6 @@ public class EpochMisuseTests
 {
     private static readonly TimeSpan s_hang = TimeSpan.FromSeconds(120);
 
-    /// <summary>Calls Collect <paramref name="rounds"/> times; returns the callbacks run.</summary>
-    private static int CollectRounds(EpochDomain domain, int rounds)
-    {
-        int freed = 0;
-        for (int i = 0; i < rounds; i++)
-        {
-            freed += domain.Collect();
-        }
-
-        return freed;
-    }
-
     /// <summary>Disposes <paramref name="guard"/> (a copy: the same guard) and returns the misuse it must report.</summary>
     private static InvalidOperationException DisposeExpectingMisuse(EpochGuard guard)
     {
@@ -54,14 +42,14 @@ public class EpochMisuseTests
 
         // The issue: the item retired now was freed while the inner guard was still open.
         domain.Retire(1, _ => freed++);
-        Assert.Equal(0, CollectRounds(domain, 10));
+        Assert.Equal(0, EpochDomainTests.CollectRounds(domain, 10));
         Assert.Equal(1, domain.Stats.ActiveThreads);
 
         inner.Dispose();
-        Assert.Equal(0, CollectRounds(domain, 10)); // the outer guard is still open
+        Assert.Equal(0, EpochDomainTests.CollectRounds(domain, 10)); // the outer guard is still open
         outer.Dispose();
         Assert.Equal(0, domain.Stats.ActiveThreads);
-        Assert.Equal(1, CollectRounds(domain, 3));
+        Assert.Equal(1, EpochDomainTests.CollectRounds(domain, 3));
 
         // The issue: the thread was left "inside" forever and another thread's Synchronize hung.
         var other = new Thread(domain.Synchronize) { IsBackground = true };
@@ -143,10 +131,10 @@ public class EpochMisuseTests
         var error = Assert.IsType<InvalidOperationException>(fromOtherThread);
         Assert.Contains("entered on thread", error.Message, StringComparison.Ordinal);
         Assert.True(reader.IsEntered);
-        Assert.Equal(0, CollectRounds(domain, 10));
+        Assert.Equal(0, EpochDomainTests.CollectRounds(domain, 10));
 
         reader.Exit();
-        Assert.Equal(1, CollectRounds(domain, 3));
+        Assert.Equal(1, EpochDomainTests.CollectRounds(domain, 3));
     }
 
     [Fact]
