@@ -72,14 +72,14 @@ internal readonly unsafe struct FirstNonZeroKernel : IPageScanKernel<int>
         where TVector : struct
     {
         nuint lanes = (nuint)TWidth.Lanes;
+        nuint block = PageScanBlock.Unroll * lanes;
+
+        // Skip the zero blocks; the first block that is not all zero holds the first non-zero entry: find its vector,
+        // then its lane.
         nuint i = 0;
-        for (; i + PageScanBlock.Unroll * lanes <= count; i += PageScanBlock.Unroll * lanes)
+        while (i + block <= count && TWidth.IsZero(PageScanBlock.Fold<TWidth, TVector>(entries + i)))
         {
-            if (!TWidth.IsZero(PageScanBlock.Fold<TWidth, TVector>(entries + i)))
-            {
-                // The block holds the first non-zero entry: find its vector, then its lane.
-                break;
-            }
+            i += block;
         }
 
         for (; i + lanes <= count; i += lanes)
