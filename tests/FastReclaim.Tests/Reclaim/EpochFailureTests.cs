@@ -122,6 +122,94 @@ public class EpochFailureTests
     }
 
     [Fact]
+    public void Writers_Racing_Throwing_Callbacks_Never_Hang_And_Every_Failure_Is_Reported_Exactly_Once()
+    {
+        // Two writers zap and re-map 64 PTE tables each in their own gigabyte, over and over, while a third thread
+        // retires callbacks that throw into the same domain and collects. Whichever thread collects runs them.
+        const int Writers = 2;
+        const int Rounds = 40;
+        const int TablesPerRound = 64;
+        const int Throwing = 60; // at most MaxKeptCallbackErrors, so every exception is kept and can be counted
+        var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true });
+        var domain = new EpochDomain(new EpochOptions { CollectThreshold = 1 });
+        var space = new AddressSpace(new AddressSpaceOptions { Allocator = allocator, Epoch = domain, Policy = ReclaimPolicy.Linux });
+        var reported = new List<Exception>();
+        int thrown = 0;
+
+        void Report(AggregateException e)
+        {
+            lock (reported)
+            {
+                reported.AddRange(e.InnerExceptions);
+            }
+        }
+
+        void Write(int writer)
+        {
+            ulong region = Base + ((ulong)writer * OneGiB);
+            for (int round = 0; round < Rounds; round++)
+            {
+                for (int t = 0; t < TablesPerRound; t++)
+                {
+                    ulong va = region + ((ulong)t * TwoMiB);
+                    space.Map(va, va - Base, PageAllocator.PageSize, PageFlags.Writable);
+                }
+
+                Assert.Equal(TablesPerRound, space.Zap(region, (ulong)TablesPerRound * TwoMiB).ReclaimedTables);
+            }
+        }
+
+        void RetireThrowing()
+        {
+            for (int i = 0; i < Throwing; i++)
+            {
+                domain.Retire(i, item =>
+                {
+                    Interlocked.Increment(ref thrown);
+                    throw new InvalidDataException($"item {item}");
+                });
+                try
+                {
+                    domain.Collect();
+                }
+                catch (AggregateException e)
+                {
+                    Report(e);
+                }
+
+                Thread.Yield();
+            }
+        }
+
+        RunOrFailAsHung(
+            () => Parallel.Invoke(() => Write(0), () => Write(1), RetireThrowing),
+            "Writers and a thread retiring throwing callbacks");
+        try
+        {
+            domain.Barrier();
+        }
+        catch (AggregateException e)
+        {
+            Report(e);
+        }
+
+        Assert.Equal(Throwing, thrown);
+        Assert.Equal(Throwing, reported.Count);
+        Assert.Equal(Throwing, reported.Distinct().Count());
+        EpochStats stats = domain.Stats;
+        Assert.Equal(Throwing, stats.FailedCallbacks);
+        Assert.Equal((Writers * Rounds * TablesPerRound) + Throwing, stats.Retired);
+        Assert.Equal(stats.Retired, stats.Freed);
+        Assert.Equal(0, space.Stats.PendingTables);
+        Assert.Equal(Writers * Rounds * TablesPerRound, space.Stats.ReclaimedTables);
+
+        RunOrFailAsHung(space.Dispose, "Dispose");
+        Assert.Equal(0, allocator.AllocatedPages);
+        domain.Dispose();
+        allocator.Dispose();
+    }
+
+    [Fact]
     public void Retire_Never_Throws_A_Callback_Exception_And_Collect_Reports_Each_Once_With_Exact_Counts()
     {
         using var domain = new EpochDomain(new EpochOptions { CollectThreshold = 1 });
