@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using static FastReclaim.Paging.PageTableFormat;
 
 namespace FastReclaim;
 
@@ -41,45 +40,5 @@ public sealed unsafe partial class AddressSpace
         }
 
         return last;
-    }
-
-    /// <summary>Throws when a 2 MiB or 1 GiB leaf straddles <paramref name="va"/> or the end of the range: it cannot be split.</summary>
-    private void CheckNoSplitLeaf(ulong va, ulong last, [CallerArgumentExpression(nameof(va))] string vaName = "")
-    {
-        if (FindLeaf(va, out ulong leafBase, out int leafLevel) && leafLevel > PteLevel && leafBase != va)
-        {
-            throw new ArgumentException($"Address 0x{va:X} is inside the {EntrySpan(leafLevel) >> 10} KiB leaf at 0x{leafBase:X}, which cannot be split.", vaName);
-        }
-
-        if (FindLeaf(last, out leafBase, out leafLevel) && leafLevel > PteLevel && leafBase + EntrySpan(leafLevel) - 1 != last)
-        {
-            throw new ArgumentException($"Range 0x{va:X}..0x{last + 1:X} ends inside the {EntrySpan(leafLevel) >> 10} KiB leaf at 0x{leafBase:X}, which cannot be split.", vaName);
-        }
-    }
-
-    /// <summary>The leaf that maps <paramref name="va"/>, if any (a reader's walk, under a guard).</summary>
-    private bool FindLeaf(ulong va, out ulong leafBase, out int leafLevel)
-    {
-        using EpochGuard guard = _epoch.Enter();
-        nint table = _root;
-        for (int level = _levels; ; level--)
-        {
-            ulong entry = ReadEntry(table, IndexOf(va, level));
-            if ((entry & PresentBit) == 0)
-            {
-                leafBase = 0;
-                leafLevel = 0;
-                return false;
-            }
-
-            if (IsLeaf(entry, level))
-            {
-                leafBase = va & ~(EntrySpan(level) - 1);
-                leafLevel = level;
-                return true;
-            }
-
-            table = TableOf(entry);
-        }
     }
 }

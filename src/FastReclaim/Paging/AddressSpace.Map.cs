@@ -58,6 +58,11 @@ public sealed unsafe partial class AddressSpace
             throw new ArgumentException($"Address 0x{mapped:X} in 0x{va:X}..0x{last + 1:X} is already mapped.", nameof(va));
         }
 
+        if (leafLevel == PmdLevel && DepositsTables)
+        {
+            tablesNeeded += (long)(length / leafSpan);
+        }
+
         TableReserve reserve = ReserveTables(tablesNeeded);
         ulong cursor = va;
         try
@@ -111,6 +116,11 @@ public sealed unsafe partial class AddressSpace
             }
 
             TableLock.Exit(ref descriptor);
+            if (leafLevel == PmdLevel && DepositsTables)
+            {
+                Deposit(ref reserve, count);
+            }
+
             Interlocked.Add(ref _mappedPages, count);
             Interlocked.Add(ref _mappedBytes, count * (long)leafSpan);
             ulong done = (ulong)count * leafSpan;

@@ -9,9 +9,10 @@ public sealed unsafe partial class AddressSpace
     /// Sets the flags of every leaf mapped in the range (holes are skipped); physical addresses are kept.
     /// </summary>
     /// <param name="va">First address, 4 KiB-aligned, canonical.</param>
-    /// <param name="length">Bytes, a non-zero multiple of 4 KiB; the range must not split a 2 MiB or 1 GiB leaf.</param>
+    /// <param name="length">Bytes, a non-zero multiple of 4 KiB. A 2 MiB or 1 GiB leaf the range covers only in part is split first (as by <see cref="Zap"/>).</param>
     /// <param name="flags">New leaf flags; <see cref="PageFlags.Present"/> is implied.</param>
     /// <exception cref="ArgumentException">Bad range or flags (the message names the value); nothing is changed.</exception>
+    /// <exception cref="OutOfMemoryException">A split needs a table the allocator cannot supply; nothing is changed.</exception>
     /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
     public void Protect(ulong va, ulong length, PageFlags flags)
     {
@@ -22,8 +23,8 @@ public sealed unsafe partial class AddressSpace
         }
 
         ThrowIfDisposed();
-        CheckNoSplitLeaf(va, last);
         using EpochGuard guard = _epoch.Enter();
+        SplitEdges(va, last);
         var op = new ProtectOp((ulong)flags | PresentBit);
         WalkRange(ref op, va, last);
     }

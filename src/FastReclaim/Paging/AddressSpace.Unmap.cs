@@ -10,8 +10,9 @@ public sealed unsafe partial class AddressSpace
     /// Same as <c>Unmap(va, length, va, va + length)</c>.
     /// </summary>
     /// <param name="va">First address, 4 KiB-aligned, canonical.</param>
-    /// <param name="length">Bytes, a non-zero multiple of 4 KiB; the range must not split a 2 MiB or 1 GiB leaf.</param>
+    /// <param name="length">Bytes, a non-zero multiple of 4 KiB. A 2 MiB or 1 GiB leaf the range covers only in part is split first (as by <see cref="Zap"/>).</param>
     /// <exception cref="ArgumentException">Bad range (the message names the value); nothing is changed.</exception>
+    /// <exception cref="OutOfMemoryException">A split needs a table the allocator cannot supply; nothing is changed.</exception>
     /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
     public void Unmap(ulong va, ulong length) => Unmap(va, length, va, va + length);
 
@@ -21,7 +22,7 @@ public sealed unsafe partial class AddressSpace
     /// are the ends of the neighbouring mappings the caller still holds.
     /// </summary>
     /// <param name="va">First address, 4 KiB-aligned, canonical.</param>
-    /// <param name="length">Bytes, a non-zero multiple of 4 KiB; the range must not split a 2 MiB or 1 GiB leaf.</param>
+    /// <param name="length">Bytes, a non-zero multiple of 4 KiB. A 2 MiB or 1 GiB leaf the range covers only in part is split first (as by <see cref="Zap"/>).</param>
     /// <param name="floor">End of the previous mapping the caller keeps, at most <paramref name="va"/>; 0 when there is none.</param>
     /// <param name="ceiling">
     /// Start of the next mapping the caller keeps, at least <paramref name="va"/> + <paramref name="length"/>; 0 when
@@ -32,6 +33,7 @@ public sealed unsafe partial class AddressSpace
     /// outside the range; it only leaves such a table in place.
     /// </remarks>
     /// <exception cref="ArgumentException">Bad range, floor or ceiling (the message names the value); nothing is changed.</exception>
+    /// <exception cref="OutOfMemoryException">A split needs a table the allocator cannot supply; nothing is changed.</exception>
     /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
     public void Unmap(ulong va, ulong length, ulong floor, ulong ceiling)
     {
@@ -49,8 +51,8 @@ public sealed unsafe partial class AddressSpace
         }
 
         ThrowIfDisposed();
-        CheckNoSplitLeaf(va, last);
         using WriterGuard guard = new(_epoch);
+        SplitEdges(va, last);
         var op = new UnmapOp(this, floor, ceilingLast);
         WalkRange(ref op, va, last);
     }

@@ -13,23 +13,32 @@ public sealed unsafe partial class AddressSpace
     /// tables the zap leaves empty as <see cref="Policy"/> says, through the epoch domain.
     /// </summary>
     /// <param name="va">First address, 4 KiB-aligned, canonical.</param>
-    /// <param name="length">Bytes, a non-zero multiple of 4 KiB; the range must not split a 2 MiB or 1 GiB leaf.</param>
+    /// <param name="length">Bytes, a non-zero multiple of 4 KiB. A 2 MiB or 1 GiB leaf the range covers only in part is split first (see the remarks).</param>
     /// <returns>Bytes unmapped and tables reclaimed.</returns>
     /// <remarks>
+    /// <para>
     /// The cost grows with the tables present in the range, not with its size: absent upper-level entries are
     /// skipped whole, so zapping an empty 64 TiB range reads a few hundred entries.
+    /// </para>
+    /// <para>
+    /// A huge leaf at an edge of the range is split (Linux <c>split_huge_pmd</c>): a 2 MiB leaf becomes a PTE table
+    /// of 512 pages, a 1 GiB leaf a PMD table of 512 2 MiB leaves (then split again if the edge needs it), with the
+    /// same frames and flags; readers never see a hole. Under <see cref="ReclaimPolicy.Linux"/> a 2 MiB split uses
+    /// the leaf's deposited table; otherwise a split allocates, and if it cannot, nothing is changed.
+    /// </para>
     /// </remarks>
     /// <exception cref="ArgumentException">Bad range (the message names the value); nothing is changed.</exception>
+    /// <exception cref="OutOfMemoryException">A split needs a table the allocator cannot supply; nothing is changed.</exception>
     /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
     public ZapResult Zap(ulong va, ulong length)
     {
         ulong last = CheckRange(va, length, PageBytes);
         ThrowIfDisposed();
-        CheckNoSplitLeaf(va, last);
         bool trace = FastReclaimEventSource.IsOn(EventLevel.Verbose, FastReclaimEventSource.Keywords.Policy);
         ZapResult result;
         using (WriterGuard guard = new(_epoch))
         {
+            SplitEdges(va, last);
             result = ZapRange(va, last, _policy, trace);
         }
 
@@ -130,6 +139,11 @@ public sealed unsafe partial class AddressSpace
                 WriteEntry(table, i, 0);
                 pages++;
             }
+        }
+
+        if (level == PmdLevel && DepositsTables)
+        {
+            FreeDeposits(pages);
         }
 
         return AccountCleared(pages, level);

@@ -192,7 +192,7 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         Volatile.Read(ref _tables[PteLevel]), Volatile.Read(ref _tables[PmdLevel]), Volatile.Read(ref _tables[PudLevel]),
         _levels == FiveLevels ? Volatile.Read(ref _tables[P4dLevel]) : 0,
         Volatile.Read(ref _mappedPages), Volatile.Read(ref _mappedBytes),
-        Volatile.Read(ref _reclaimedTables), Volatile.Read(ref _pendingTables));
+        Volatile.Read(ref _reclaimedTables), Volatile.Read(ref _pendingTables), Volatile.Read(ref _depositedTables));
 
     /// <summary>
     /// Frees every table: waits for the tables already retired (<see cref="EpochDomain.Barrier"/>), then gives the
@@ -220,6 +220,7 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         finally
         {
             FreeSubtree(_root, _levels);
+            FreeDeposits(Volatile.Read(ref _depositedTables));
             _epoch.RemoveUser(this);
             if (_ownsEpoch)
             {

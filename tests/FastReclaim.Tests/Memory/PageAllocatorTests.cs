@@ -248,7 +248,8 @@ public sealed unsafe class PageAllocatorTests
     [Fact]
     public void Offset_Mapping_Translates_Both_Ways()
     {
-        nint virtualBase = unchecked((nint)0x7f00_0000_0000);
+        // Every process pointer (above the first page) maps above 4 GiB and below 2^52.
+        nint virtualBase = 0x1000;
         const ulong physicalBase = 0x1_0000_0000;
         using var allocator = new PageAllocator(new PageAllocatorOptions { FrameMapping = FrameMapping.Offset(virtualBase, physicalBase) });
         Assert.Equal(physicalBase + 0x5000, allocator.PhysicalOf(virtualBase + 0x5000));
