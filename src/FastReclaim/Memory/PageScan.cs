@@ -6,7 +6,7 @@ namespace FastReclaim;
 
 /// <summary>
 /// SIMD scans of page-table pages (512 eight-byte entries): is a page empty, where is its first entry, how many
-/// entries does it hold, which of many pages are empty.
+/// entries does it hold, which of many pages are empty, do its entries map one contiguous run of frames.
 /// </summary>
 /// <remarks>
 /// Uses the widest vector the CPU accelerates (512, 256 or 128 bits, else 64-bit scalar code); the choice is made
@@ -42,6 +42,23 @@ public static unsafe class PageScan
     /// <param name="page">A 4 KiB-aligned page.</param>
     /// <exception cref="ArgumentException"><paramref name="page"/> is 0 or not 4 KiB-aligned.</exception>
     public static int CountNonZero(nint page) => CountNonZero(Entries(page), EntriesPerPage);
+
+    /// <summary>
+    /// True when entry i of the 4 KiB page at <paramref name="page"/> equals <paramref name="first"/> + i × 4096 for
+    /// all 512 entries (wrapping arithmetic): the page-table entries map 512 consecutive 4 KiB frames with identical
+    /// flags, the condition for collapsing a PTE table into one 2 MiB leaf.
+    /// </summary>
+    /// <param name="page">A 4 KiB-aligned page.</param>
+    /// <param name="first">What entry 0 must hold: its frame and flags.</param>
+    /// <remarks>
+    /// The caller checks what the scan does not: that <paramref name="first"/> is present and its frame 2 MiB-aligned.
+    /// With an aligned frame no sum carries out of the frame's low 9 bits, so "equal" means "the same flags, the next
+    /// frame". The comparison is against <paramref name="first"/>, not against the page's entry 0 as it is read, so
+    /// a caller that got <see langword="true"/> knows the whole run matched the value it holds.
+    /// </remarks>
+    /// <exception cref="ArgumentException"><paramref name="page"/> is 0 or not 4 KiB-aligned.</exception>
+    public static bool IsContiguousRun(nint page, ulong first) =>
+        AtWidestWidth<ContiguousRunKernel, bool>(new ContiguousRunKernel(first), Entries(page), EntriesPerPage);
 
     /// <summary>True when every entry of <paramref name="entries"/> is 0 (also when it is empty).</summary>
     public static bool IsZero(ReadOnlySpan<ulong> entries)

@@ -139,6 +139,76 @@ internal readonly unsafe struct CountNonZeroKernel : IPageScanKernel<int>
     }
 }
 
+/// <summary>
+/// True when entry i equals <see cref="First"/> + i × <see cref="PageAllocator.PageSize"/> for every i (wrapping
+/// arithmetic): the entries map one run of consecutive 4 KiB frames with the same flags.
+/// </summary>
+/// <remarks>
+/// Each vector is compared as a whole: XOR with the expected entries, OR four such differences together, one test and
+/// one branch per four vectors. The expected vectors are the previous ones plus a constant step, so a step costs one
+/// add per vector beside its load and XOR, and a mismatch stops the scan within four vectors.
+/// </remarks>
+/// <param name="first">What entry 0 must hold.</param>
+internal readonly unsafe struct ContiguousRunKernel(ulong first) : IPageScanKernel<bool>
+{
+    /// <summary>Vectors compared per early-exit test.</summary>
+    private const int Unroll = 4;
+
+    /// <summary>What entry 0 must hold.</summary>
+    public ulong First { get; } = first;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool Run<TWidth, TVector>(ulong* entries, nuint count)
+        where TWidth : struct, IVectorWidth<TVector>
+        where TVector : struct
+    {
+        const ulong Frame = PageAllocator.PageSize;
+        nuint lanes = (nuint)TWidth.Lanes;
+        TVector expected = TWidth.Sequence(First, Frame);
+        TVector step = TWidth.Create(lanes * Frame);
+        TVector step2 = TWidth.Add(step, step);
+        TVector step3 = TWidth.Add(step2, step);
+        TVector stepBlock = TWidth.Add(step2, step2);
+        nuint i = 0;
+        for (; i + (Unroll * lanes) <= count; i += Unroll * lanes)
+        {
+            TVector differ = TWidth.Or(
+                TWidth.Or(
+                    TWidth.Xor(TWidth.Load(entries + i), expected),
+                    TWidth.Xor(TWidth.Load(entries + i + lanes), TWidth.Add(expected, step))),
+                TWidth.Or(
+                    TWidth.Xor(TWidth.Load(entries + i + (2 * lanes)), TWidth.Add(expected, step2)),
+                    TWidth.Xor(TWidth.Load(entries + i + (3 * lanes)), TWidth.Add(expected, step3))));
+            if (!TWidth.IsZero(differ))
+            {
+                return false;
+            }
+
+            expected = TWidth.Add(expected, stepBlock);
+        }
+
+        for (; i + lanes <= count; i += lanes)
+        {
+            if (!TWidth.IsZero(TWidth.Xor(TWidth.Load(entries + i), expected)))
+            {
+                return false;
+            }
+
+            expected = TWidth.Add(expected, step);
+        }
+
+        for (; i < count; i++)
+        {
+            if (entries[i] != First + (i * Frame))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+}
+
 /// <summary>The early-exit block of the zero scans.</summary>
 internal static unsafe class PageScanBlock
 {

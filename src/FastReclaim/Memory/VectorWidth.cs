@@ -23,6 +23,14 @@ internal unsafe interface IVectorWidth<TVector>
 
     static abstract TVector Add(TVector left, TVector right);
 
+    static abstract TVector Xor(TVector left, TVector right);
+
+    /// <summary>Every lane set to <paramref name="value"/>.</summary>
+    static abstract TVector Create(ulong value);
+
+    /// <summary>Lane i set to <paramref name="start"/> + i × <paramref name="step"/> (wrapping).</summary>
+    static abstract TVector Sequence(ulong start, ulong step);
+
     static abstract bool IsZero(TVector value);
 
     /// <summary>Bit i set when lane i is non-zero.</summary>
@@ -51,6 +59,15 @@ internal readonly unsafe struct ScalarWidth : IVectorWidth<ulong>
     public static ulong Add(ulong left, ulong right) => left + right;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Xor(ulong left, ulong right) => left ^ right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Create(ulong value) => value;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static ulong Sequence(ulong start, ulong step) => start;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool IsZero(ulong value) => value == 0;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -77,6 +94,15 @@ internal readonly unsafe struct Width128 : IVectorWidth<Vector128<ulong>>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<ulong> Add(Vector128<ulong> left, Vector128<ulong> right) => left + right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<ulong> Xor(Vector128<ulong> left, Vector128<ulong> right) => left ^ right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<ulong> Create(ulong value) => Vector128.Create(value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<ulong> Sequence(ulong start, ulong step) => Vector128.CreateSequence(start, step);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool IsZero(Vector128<ulong> value) => value == Vector128<ulong>.Zero;
@@ -108,6 +134,15 @@ internal readonly unsafe struct Width256 : IVectorWidth<Vector256<ulong>>
     public static Vector256<ulong> Add(Vector256<ulong> left, Vector256<ulong> right) => left + right;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<ulong> Xor(Vector256<ulong> left, Vector256<ulong> right) => left ^ right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<ulong> Create(ulong value) => Vector256.Create(value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<ulong> Sequence(ulong start, ulong step) => Vector256.CreateSequence(start, step);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool IsZero(Vector256<ulong> value) => value == Vector256<ulong>.Zero;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -135,6 +170,15 @@ internal readonly unsafe struct Width512 : IVectorWidth<Vector512<ulong>>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<ulong> Add(Vector512<ulong> left, Vector512<ulong> right) => left + right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<ulong> Xor(Vector512<ulong> left, Vector512<ulong> right) => left ^ right;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<ulong> Create(ulong value) => Vector512.Create(value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<ulong> Sequence(ulong start, ulong step) => Vector512.CreateSequence(start, step);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool IsZero(Vector512<ulong> value) => value == Vector512<ulong>.Zero;

@@ -13,6 +13,9 @@ public sealed unsafe class PageScanTests : IDisposable
     private const int Entries = PageAllocator.PageSize / sizeof(ulong);
     private const int BitsPerPage = PageAllocator.PageSize * 8;
 
+    /// <summary>A 2 MiB-aligned frame with the flags a 4 KiB leaf may carry, NX included.</summary>
+    private const ulong RunStart = 0x0000_0040_0020_0000UL | 0x67UL | (1UL << 63);
+
     private readonly PageAllocator _allocator = new(new PageAllocatorOptions { Poison = true });
 
     public enum Path
@@ -25,6 +28,9 @@ public sealed unsafe class PageScanTests : IDisposable
     }
 
     public static TheoryData<Path> AllPaths => new(Enum.GetValues<Path>());
+
+    /// <summary>The paths that take any run of entries (the public contiguity check takes whole pages only).</summary>
+    public static TheoryData<Path> KernelPaths => new(Enum.GetValues<Path>().Where(p => p != Path.Public));
 
     public void Dispose() => _allocator.Dispose();
 
@@ -52,6 +58,33 @@ public sealed unsafe class PageScanTests : IDisposable
 
     private static int CountNonZero(Path path, ulong* entries, int count) => AtWidth<CountNonZeroKernel, int>(path, default, entries, count, () =>
         IsPage(entries, count) ? PageScan.CountNonZero((nint)entries) : PageScan.CountNonZero(new ReadOnlySpan<ulong>(entries, count)));
+
+    private static bool IsContiguousRun(Path path, ulong* entries, int count, ulong first) =>
+        AtWidth<ContiguousRunKernel, bool>(path, new ContiguousRunKernel(first), entries, count, () =>
+            IsPage(entries, count) ? PageScan.IsContiguousRun((nint)entries, first) : throw new ArgumentException("the public form takes whole pages"));
+
+    /// <summary>The contiguity reference: entry i against first + i pages, one at a time.</summary>
+    private static bool ContiguousReference(ulong* entries, int count, ulong first)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            if (entries[i] != first + ((ulong)i * PageAllocator.PageSize))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Fills <paramref name="count"/> entries with the run that starts at <paramref name="first"/>.</summary>
+    private static void FillRun(ulong* entries, int count, ulong first)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            entries[i] = first + ((ulong)i * PageAllocator.PageSize);
+        }
+    }
 
     /// <summary>The reference: one entry at a time.</summary>
     private static (bool IsZero, int First, int Count) Reference(ulong* entries, int count)
@@ -167,6 +200,103 @@ public sealed unsafe class PageScanTests : IDisposable
         }
     }
 
+    [Theory]
+    [MemberData(nameof(AllPaths))]
+    public void A_Contiguous_Run_Of_512_Frames_With_The_Same_Flags_Is_Recognised(Path path)
+    {
+        var page = (ulong*)_allocator.Allocate();
+        foreach (ulong first in new[] { RunStart, 0x4000_0000UL | 1, 0x000F_FFFF_FFE0_0000UL | 0xFFF })
+        {
+            FillRun(page, Entries, first);
+            Assert.True(ContiguousReference(page, Entries, first));
+            Assert.True(IsContiguousRun(path, page, Entries, first));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
+    public void A_Mismatch_At_Any_Of_The_512_Positions_Is_Not_A_Run(Path path)
+    {
+        var page = (ulong*)_allocator.Allocate();
+        FillRun(page, Entries, RunStart);
+
+        // A frame one page off, a flag that differs (Writable), a high bit that differs (NX), an empty entry.
+        ulong[] changes = [PageAllocator.PageSize, (ulong)PageFlags.Writable, 1UL << 63];
+        for (int i = 0; i < Entries; i++)
+        {
+            ulong good = page[i];
+            foreach (ulong change in changes)
+            {
+                page[i] = good ^ change;
+                if (IsContiguousRun(path, page, Entries, RunStart))
+                {
+                    Assert.Fail($"entry {i} changed by 0x{change:X} passed for a run");
+                }
+            }
+
+            page[i] = 0;
+            Assert.False(IsContiguousRun(path, page, Entries, RunStart), $"entry {i} cleared passed for a run");
+            page[i] = good;
+        }
+
+        Assert.True(IsContiguousRun(path, page, Entries, RunStart));
+    }
+
+    [Theory]
+    [MemberData(nameof(AllPaths))]
+    public void A_Run_Is_Compared_Against_The_First_Entry_It_Is_Given(Path path)
+    {
+        var page = (ulong*)_allocator.Allocate();
+        FillRun(page, Entries, RunStart);
+        Assert.False(IsContiguousRun(path, page, Entries, RunStart + PageAllocator.PageSize));
+        Assert.False(IsContiguousRun(path, page, Entries, RunStart ^ (ulong)PageFlags.User));
+
+        // Every entry one page further on is a run too, but of another first entry.
+        FillRun(page, Entries, RunStart + PageAllocator.PageSize);
+        Assert.False(IsContiguousRun(path, page, Entries, RunStart));
+        Assert.True(IsContiguousRun(path, page, Entries, RunStart + PageAllocator.PageSize));
+
+        // An all-zero table is no run (entry 1 would be 0x1000).
+        new Span<ulong>(page, Entries).Clear();
+        Assert.False(IsContiguousRun(path, page, Entries, 0));
+    }
+
+    [Theory]
+    [MemberData(nameof(KernelPaths))]
+    public void Contiguous_Runs_Of_Any_Length_And_Alignment_Match_The_Reference(Path path)
+    {
+        const int BufferBytes = 2 * PageAllocator.PageSize;
+        var random = new Random(4321 + (int)path);
+        byte* buffer = (byte*)NativeMemory.AlignedAlloc(BufferBytes, 64);
+        try
+        {
+            for (int round = 0; round < 3000; round++)
+            {
+                int count = random.Next(3) == 0 ? random.Next(40) : random.Next((BufferBytes - 64) / sizeof(ulong));
+                var entries = (ulong*)(buffer + (sizeof(ulong) * random.Next(8)));
+                ulong first = (ulong)random.NextInt64();
+                FillRun(entries, count, first);
+
+                // A guard entry just past the run that would pass for its next entry must never be read.
+                entries[count] = first + ((ulong)count * PageAllocator.PageSize) + 1;
+                if (count > 0 && random.Next(2) == 0)
+                {
+                    entries[random.Next(count)] ^= 1UL << random.Next(64);
+                }
+
+                bool expected = ContiguousReference(entries, count, first);
+                if (IsContiguousRun(path, entries, count, first) != expected)
+                {
+                    Assert.Fail($"round {round}: {count} entries from 0x{first:X}, expected {expected}");
+                }
+            }
+        }
+        finally
+        {
+            NativeMemory.AlignedFree(buffer);
+        }
+    }
+
     [Fact]
     public void FindZeroPages_Reports_The_Indexes_Of_The_Empty_Pages_In_Order()
     {
@@ -210,6 +340,7 @@ public sealed unsafe class PageScanTests : IDisposable
             Assert.Throws<ArgumentException>("page", () => PageScan.IsZero(bad));
             Assert.Throws<ArgumentException>("page", () => PageScan.FirstNonZero(bad));
             Assert.Throws<ArgumentException>("page", () => PageScan.CountNonZero(bad));
+            Assert.Throws<ArgumentException>("page", () => PageScan.IsContiguousRun(bad, RunStart));
         }
     }
 
