@@ -37,7 +37,9 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     //      unhooked after the writer read the pointer to it). Map, which must add an entry, then retries from the
     //      root; Protect, Unmap and Zap skip the table (WalkRange): it is all zero, so it has nothing to rewrite or
     //      clear, and whatever maps the range again after the unhook does it in a new table.
-    //   So a dead table is all zero and stays all zero until it is freed, and a hooked table is never dead.
+    //   So a dead table is all zero and stays all zero until it is freed, and a hooked table is never dead. The one
+    //   exception is a table Collapse replaced by a 2 MiB leaf: dead, its entries kept (they map what the leaf maps),
+    //   which is why Collapse must not race Zap, Unmap or Protect of the same range (AddressSpace.Collapse.cs).
     //   3. A PTE table's TableDescriptor.PresentEntries counts its present entries; it changes only under the table's lock.
     //
     // Readers (memory ordering):
