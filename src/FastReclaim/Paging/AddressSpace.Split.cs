@@ -42,12 +42,26 @@ public sealed unsafe partial class AddressSpace
     /// </summary>
     private void SplitEdges(ulong first, ulong last)
     {
-        // No allocation when nothing needs a table (no huge leaf at an edge, or only 2 MiB leaves with deposits).
-        TableReserve reserve = ReserveTables(TablesToSplit(first, first) + TablesToSplit(last, last + 1));
+        // One walk per edge when nothing is cut (the common case): the same cost as the old refusal's check.
+        bool cutsFirst = Cuts(first, first, out long firstTables);
+        bool cutsLast = Cuts(last, last + 1, out long lastTables);
+        if (!cutsFirst && !cutsLast)
+        {
+            return;
+        }
+
+        TableReserve reserve = ReserveTables(firstTables + lastTables);
         try
         {
-            SplitEdge(first, first, ref reserve);
-            SplitEdge(last, last + 1, ref reserve);
+            if (cutsFirst)
+            {
+                SplitEdge(first, first, ref reserve);
+            }
+
+            if (cutsLast)
+            {
+                SplitEdge(last, last + 1, ref reserve);
+            }
         }
         finally
         {
@@ -56,20 +70,23 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>
-    /// How many tables (from a reserve) splitting the leaf that maps <paramref name="inside"/> down to leaves that
-    /// <paramref name="boundary"/> does not cut takes: a PMD table for a 1 GiB leaf (and under the Linux policy a
-    /// deposit for each of its 2 MiB leaves), a PTE table for a 2 MiB leaf unless a deposit supplies it.
+    /// True when <paramref name="boundary"/> cuts the huge leaf that maps <paramref name="inside"/>; then
+    /// <paramref name="tables"/> is how many tables (from a reserve) splitting it down to leaves that the boundary
+    /// does not cut takes: a PMD table for a 1 GiB leaf (and under the Linux policy a deposit for each of its 2 MiB
+    /// leaves), a PTE table for a 2 MiB leaf unless a deposit supplies it.
     /// </summary>
-    private long TablesToSplit(ulong inside, ulong boundary)
+    private bool Cuts(ulong inside, ulong boundary, out long tables)
     {
+        tables = 0;
         if (!FindLeaf(inside, out _, out _, out int level) || level == PteLevel || (boundary & (EntrySpan(level) - 1)) == 0)
         {
-            return 0;
+            return false;
         }
 
         bool toPages = (boundary & (EntrySpan(PmdLevel) - 1)) != 0;
         long pteTables = DepositsTables ? 0 : 1;
-        return level == PmdLevel ? pteTables : 1 + (DepositsTables ? EntriesPerTable : toPages ? 1 : 0);
+        tables = level == PmdLevel ? pteTables : 1 + (DepositsTables ? EntriesPerTable : toPages ? 1 : 0);
+        return true;
     }
 
     /// <summary>Splits the leaf that maps <paramref name="inside"/> until <paramref name="boundary"/> no longer cuts a leaf.</summary>
@@ -141,7 +158,7 @@ public sealed unsafe partial class AddressSpace
         }
         else if (childLevel == PmdLevel && DepositsTables)
         {
-            // The 512 new 2 MiB leaves get their deposits (sized into the reserve by TablesToSplit).
+            // The 512 new 2 MiB leaves get their deposits (sized into the reserve by Cuts).
             Deposit(ref reserve, EntriesPerTable);
         }
     }
