@@ -104,6 +104,7 @@ public sealed unsafe partial class AddressSpace
             TableLock.Enter(ref pteDescriptor);
             if (pteDescriptor.PresentEntries == EntriesPerTable && IsContiguousRun(pte))
             {
+                // Entry 0 as the run was checked against (the table is locked: no writer changes it meanwhile).
                 WriteEntry(pmd, index, ReadEntry(pte, 0) | PageSizeBit);
                 pteDescriptor.State |= TableDescriptor.Dead;
                 Interlocked.Decrement(ref _tables[PteLevel]);
@@ -127,24 +128,11 @@ public sealed unsafe partial class AddressSpace
 
     /// <summary>
     /// True when the PTE table maps 512 present pages of one 2 MiB-aligned, contiguous frame run with identical
-    /// flags: entry i equals entry 0 + i * 4 KiB.
+    /// flags: entry i equals entry 0 + i * 4 KiB (the SIMD compare of <see cref="PageScan.IsContiguousRun"/>).
     /// </summary>
     private static bool IsContiguousRun(nint pte)
     {
         ulong first = ReadEntry(pte, 0);
-        if ((first & PresentBit) == 0 || (first & FrameMask & (EntrySpan(PmdLevel) - 1)) != 0)
-        {
-            return false;
-        }
-
-        for (int i = 1; i < EntriesPerTable; i++)
-        {
-            if (ReadEntry(pte, i) != first + ((ulong)i * PageBytes))
-            {
-                return false;
-            }
-        }
-
-        return true;
+        return (first & PresentBit) != 0 && (first & FrameMask & (EntrySpan(PmdLevel) - 1)) == 0 && PageScan.IsContiguousRun(pte, first);
     }
 }
