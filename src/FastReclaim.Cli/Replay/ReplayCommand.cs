@@ -28,7 +28,7 @@ internal static class ReplayCommand
                 result.AddError($"Unknown option '{path}' (a FILE whose name starts with - is given as ./{path}).");
             }
         });
-        var command = new Command("replay", "Replay a page-table trace (map/touch/zap/unmap/check) and print the page-table bytes at every check, as kernel_replay does on Linux.")
+        var command = new Command("replay", "Replay a page-table trace (map/hmap/touch/zap/unmap/protect/collapse/check/thp) and print the page-table bytes at every check and the 2 MiB-page bytes at every thp, as kernel_replay does on Linux.")
         {
             policy,
             file,
@@ -43,8 +43,8 @@ internal static class ReplayCommand
     }
 
     /// <summary>
-    /// Opens the trace and replays it: exit 2 when FILE cannot be opened (a bad argument, found before any work),
-    /// 1 when a line is refused or the trace cannot be read to its end.
+    /// Opens the trace and replays it: exit 2 when FILE cannot be opened (a bad argument, found before any work) or a
+    /// line is malformed, 1 when the kernel would refuse a line or the trace cannot be read to its end.
     /// </summary>
     private static int Execute(string path, ReclaimPolicy policy, TextWriter output, TextWriter error, CancellationToken stop)
     {
@@ -78,10 +78,15 @@ internal static class ReplayCommand
             {
                 return Run(input, output, policy, stop);
             }
+            catch (TraceRefusedException e)
+            {
+                error.WriteLine($"{path}: {e.Message}");
+                return ExitCodes.Failure; // the oracle's exit when a call fails
+            }
             catch (TraceFormatException e)
             {
                 error.WriteLine($"{path}: {e.Message}");
-                return ExitCodes.Failure;
+                return ExitCodes.Usage; // bad input, as the oracle's exit on an unknown operation
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -96,7 +101,8 @@ internal static class ReplayCommand
     }
 
     /// <summary>Replays <paramref name="input"/> on a fresh address space with <paramref name="policy"/>.</summary>
-    /// <exception cref="TraceFormatException">A line is malformed or refused.</exception>
+    /// <exception cref="TraceFormatException">A line is malformed.</exception>
+    /// <exception cref="TraceRefusedException">The kernel would refuse a line.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="stop"/> fired; the lines before it were replayed.</exception>
     internal static int Run(TextReader input, TextWriter output, ReclaimPolicy policy, CancellationToken stop)
     {

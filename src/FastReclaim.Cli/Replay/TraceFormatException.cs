@@ -1,6 +1,6 @@
 namespace FastReclaim.Cli.Replay;
 
-/// <summary>A trace line that is malformed or asks for something the kernel would refuse; the message names the line.</summary>
+/// <summary>A malformed trace line (unknown operation, wrong arguments, not a number): the replay exits 2; the message names the line.</summary>
 internal sealed class TraceFormatException : Exception
 {
     public TraceFormatException()

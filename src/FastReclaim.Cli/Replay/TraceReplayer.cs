@@ -5,13 +5,17 @@ namespace FastReclaim.Cli.Replay;
 /// <summary>
 /// Replays a page-table trace (DESIGN.md, "Trace replay") on an <see cref="AddressSpace"/> the way
 /// <c>kernel_replay.c</c> replays it on Linux, and prints <c>check N BYTES</c> with BYTES =
-/// <see cref="PageTableStats.PageTableBytes"/> at every <c>check</c>.
+/// <see cref="PageTableStats.PageTableBytes"/> at every <c>check</c>, and <c>thp BYTES</c> (bytes mapped by 2 MiB
+/// leaves, the kernel's AnonHugePages) at every <c>thp</c>.
 /// </summary>
 /// <remarks>
 /// The replay keeps the trace's mappings as Linux VMAs (<see cref="VmaList"/>): a zap is applied one VMA at a time,
-/// and an unmap frees tables with the floor and ceiling of the neighbouring VMAs, as free_pgtables does.
-/// A line the kernel would refuse (overlapping map, touch outside a mapping, zap over a hole, unaligned address)
-/// is an error, like a malformed one.
+/// and an unmap frees tables with the floor and ceiling of the neighbouring VMAs, as free_pgtables does. In an
+/// <c>hmap</c> VMA a touch maps a 2 MiB leaf where the kernel faults a transparent huge page, and a zap, unmap or
+/// protect that cuts through one splits it first (docs/trace-format.md has the rules and the traces that show them).
+/// A line the kernel would refuse (overlapping map, touch outside a mapping or of a read-only one, zap over a hole,
+/// unaligned address, a collapse MADV_COLLAPSE fails) ends the replay with <see cref="TraceRefusedException"/>; a
+/// malformed one with <see cref="TraceFormatException"/>.
 /// </remarks>
 internal sealed class TraceReplayer
 {
@@ -26,6 +30,9 @@ internal sealed class TraceReplayer
 
     private const ulong PageSize = PageAllocator.PageSize;
 
+    /// <summary>Bytes of a transparent huge page: one PMD entry, 2 MiB.</summary>
+    private const ulong HugePageSize = 2UL << 20;
+
     /// <summary>Bytes one PUD entry maps: 1 GiB.</summary>
     private const ulong PudEntrySpan = 1UL << 30;
 
@@ -37,9 +44,18 @@ internal sealed class TraceReplayer
     /// <summary>What a touch maps: a private writable user page, as a write fault does.</summary>
     private const PageFlags TouchFlags = PageFlags.Present | PageFlags.Writable | PageFlags.User;
 
+    /// <summary>What <c>protect OFF LEN 1</c> leaves a page: present, user, not writable.</summary>
+    private const PageFlags ReadOnlyFlags = PageFlags.Present | PageFlags.User;
+
+    /// <summary>PROT values of a <c>protect</c> line (PROT_READ, PROT_READ | PROT_WRITE).</summary>
+    private const ulong ProtRead = 1, ProtReadWrite = 3;
+
     private readonly AddressSpace _space;
     private readonly TextWriter _output;
     private readonly VmaList _vmas = new();
+
+    /// <summary>Starts of the 2 MiB spans mapped by one 2 MiB leaf (the kernel's PMD-mapped THPs).</summary>
+    private readonly SortedSet<ulong> _hugePages = [];
 
     /// <summary>Page-table bytes that are the process's own, not the trace's: left out of every check, as VmPTE's delta.</summary>
     private readonly long _ownBytes;
@@ -65,7 +81,8 @@ internal sealed class TraceReplayer
     }
 
     /// <summary>Replays every line of <paramref name="input"/>.</summary>
-    /// <exception cref="TraceFormatException">A line is malformed or refused, or its tables would pass the allocator's bound; nothing after it runs.</exception>
+    /// <exception cref="TraceFormatException">A line is malformed; nothing after it runs.</exception>
+    /// <exception cref="TraceRefusedException">The kernel would refuse a line, or its tables would pass the allocator's bound; nothing after it runs.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="stop"/> fired (checked before every line and every page a touch writes).</exception>
     internal void Run(TextReader input, CancellationToken stop)
     {
@@ -80,7 +97,7 @@ internal sealed class TraceReplayer
             }
             catch (OutOfMemoryException e)
             {
-                throw new TraceFormatException(lineNumber, $"needs more page tables than the memory here holds ({e.Message})");
+                throw new TraceRefusedException(lineNumber, $"needs more page tables than the memory here holds ({e.Message})");
             }
         }
     }
@@ -129,7 +146,11 @@ internal sealed class TraceReplayer
         {
             case "map":
                 RequireArguments(words, 2, 2, "map OFF LEN", lineNumber);
-                Map(Range(words, lineNumber, allowEmpty: false), lineNumber);
+                Map(Range(words, lineNumber, allowEmpty: false), huge: false, lineNumber);
+                break;
+            case "hmap":
+                RequireArguments(words, 2, 2, "hmap OFF LEN", lineNumber);
+                Map(Range(words, lineNumber, allowEmpty: false), huge: true, lineNumber);
                 break;
             case "touch":
                 RequireArguments(words, 1, 3, "touch OFF [COUNT STRIDE]", lineNumber);
@@ -145,20 +166,44 @@ internal sealed class TraceReplayer
                 RequireArguments(words, 2, 2, "unmap OFF LEN", lineNumber);
                 Unmap(Range(words, lineNumber, allowEmpty: false));
                 break;
+            case "protect":
+                RequireArguments(words, 3, 3, "protect OFF LEN PROT", lineNumber);
+                Protect(Range(words, lineNumber, allowEmpty: true), Prot(words[3], lineNumber), lineNumber);
+                break;
+            case "collapse":
+                RequireArguments(words, 2, 2, "collapse OFF LEN", lineNumber);
+                Collapse(Range(words, lineNumber, allowEmpty: true), lineNumber);
+                break;
             case "check":
                 RequireArguments(words, 0, 0, "check", lineNumber);
-                _output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"check {_checks++} {_space.Stats.PageTableBytes - _ownBytes}"));
+                _output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"check {_checks++} {TableBytes(_space.Stats) - _ownBytes}"));
+                break;
+            case "thp":
+                RequireArguments(words, 0, 0, "thp", lineNumber);
+                _output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"thp {HugeLeaves(_space.Stats) * (long)HugePageSize}"));
                 break;
             default:
-                throw new TraceFormatException(lineNumber, $"unknown operation '{words[0]}' (expected map, touch, zap, unmap or check)");
+                throw new TraceFormatException(lineNumber, $"unknown operation '{words[0]}' (expected map, hmap, touch, zap, unmap, protect, collapse, check or thp)");
         }
     }
 
-    private void Map((ulong Start, ulong End) range, int lineNumber)
+    /// <summary>
+    /// The kernel's VmPTE for <paramref name="stats"/>: the tables, and under the Linux policy the PTE table Linux
+    /// deposits with every anonymous 2 MiB page (pgtable_trans_huge_deposit), so a split never allocates.
+    /// </summary>
+    /// <remarks>Until AddressSpace keeps the deposit itself (issue 17), the replay adds it here.</remarks>
+    private long TableBytes(PageTableStats stats) =>
+        stats.PageTableBytes + (_space.Policy == ReclaimPolicy.Linux ? HugeLeaves(stats) * (long)PageSize : 0);
+
+    /// <summary>2 MiB leaves in <paramref name="stats"/>: the replay maps no 1 GiB leaf, so every leaf is 4 KiB or 2 MiB.</summary>
+    private static long HugeLeaves(PageTableStats stats) =>
+        (stats.MappedBytes - (stats.MappedPages * (long)PageSize)) / (long)(HugePageSize - PageSize);
+
+    private void Map((ulong Start, ulong End) range, bool huge, int lineNumber)
     {
-        if (!_vmas.Map(range.Start, range.End))
+        if (!_vmas.Map(range.Start, range.End, huge))
         {
-            throw new TraceFormatException(lineNumber, $"map 0x{range.Start - Base:x}..0x{range.End - Base:x} overlaps an existing mapping");
+            throw new TraceRefusedException(lineNumber, $"map 0x{range.Start - Base:x}..0x{range.End - Base:x} overlaps an existing mapping (mmap: File exists)");
         }
     }
 
@@ -178,14 +223,16 @@ internal sealed class TraceReplayer
         {
             stop.ThrowIfCancellationRequested();
             ulong page = address & ~(PageSize - 1);
-            if (address >= UserEnd || !_vmas.Fault(page))
+            VmaList.Vma vma = (address < UserEnd ? _vmas.Fault(page) : null)
+                ?? throw new TraceRefusedException(lineNumber, $"touch of 0x{unchecked(address - Base):x} is outside every mapping");
+            if (vma.ReadOnly)
             {
-                throw new TraceFormatException(lineNumber, $"touch of 0x{unchecked(address - Base):x} is outside every mapping");
+                throw new TraceRefusedException(lineNumber, $"touch of 0x{address - Base:x} writes a read-only mapping (the oracle dies of SIGSEGV)");
             }
 
             if (!_space.TryTranslate(page, out _, out _))
             {
-                _space.Map(page, page, PageSize, TouchFlags); // any frame will do; the identity one fits every user page
+                Fault(page, vma);
             }
 
             ulong steps = Math.Min(remaining, StepsOffPage(address, stride));
@@ -193,6 +240,50 @@ internal sealed class TraceReplayer
             remaining -= steps;
         }
     }
+
+    /// <summary>
+    /// A write fault at <paramref name="page"/>, not mapped yet. Linux faults a 2 MiB page (do_huge_pmd_anonymous_page)
+    /// when the VMA is <c>hmap</c>, holds the whole 2 MiB span, and the span's PMD entry is empty; else a 4 KiB page,
+    /// with a PTE table if the span has none. The 4 KiB page is mapped first: when that had to hook a PTE table, the PMD
+    /// entry was empty, and the page and its table make way for the 2 MiB leaf.
+    /// </summary>
+    private void Fault(ulong page, VmaList.Vma vma)
+    {
+        ulong span = page & ~(HugePageSize - 1);
+        long pteTables = _space.Stats.PteTables;
+        _space.Map(page, page, PageSize, TouchFlags); // any frame will do; the identity one fits every user page
+        if (vma.Huge && vma.Holds(span, span + HugePageSize) && _space.Stats.PteTables > pteTables)
+        {
+            _space.Unmap(page, PageSize, floor: span, ceiling: span + HugePageSize);
+            _space.Map(span, span, HugePageSize, TouchFlags, LeafSize.Size2M);
+            _hugePages.Add(span);
+        }
+    }
+
+    /// <summary>
+    /// Splits the 2 MiB leaf whose span holds <paramref name="address"/> inside it (not at its start) into 512 4 KiB
+    /// pages with the same frames and flags, as split_huge_pmd does before a zap, unmap or mprotect cuts through it.
+    /// </summary>
+    /// <remarks>
+    /// Linux hooks the deposited PTE table, so the split allocates nothing: here the leaf is unmapped (keeping every
+    /// upper table) and its pages mapped again, which allocates the PTE table the deposit stood for.
+    /// </remarks>
+    private void SplitHugePageAt(ulong address)
+    {
+        ulong span = address & ~(HugePageSize - 1);
+        if (span == address || !_hugePages.Remove(span))
+        {
+            return;
+        }
+
+        _space.TryTranslate(span, out _, out PageFlags flags);
+        _space.Unmap(span, HugePageSize, floor: span, ceiling: span + HugePageSize);
+        _space.Map(span, span, HugePageSize, flags);
+    }
+
+    /// <summary>Forgets the 2 MiB leaves of [start, end) that a zap or unmap of the whole range removed.</summary>
+    private void ForgetHugePages(ulong start, ulong end) =>
+        _hugePages.RemoveWhere(span => span >= start && span + HugePageSize <= end);
 
     /// <summary>How many addresses OFF + i * STRIDE repeat after: 2^64 / 2^(trailing zeros of <paramref name="stride"/>), capped at <see cref="ulong.MaxValue"/>.</summary>
     private static ulong Period(ulong stride) =>
@@ -222,10 +313,13 @@ internal sealed class TraceReplayer
         }
 
         List<(ulong Start, ulong End)> pieces = _vmas.Pieces(range.Start, range.End)
-            ?? throw new TraceFormatException(lineNumber, $"zap 0x{range.Start - Base:x}..0x{range.End - Base:x} covers unmapped memory");
+            ?? throw new TraceRefusedException(lineNumber, $"zap 0x{range.Start - Base:x}..0x{range.End - Base:x} covers unmapped memory (madvise: Cannot allocate memory)");
         foreach ((ulong start, ulong end) in pieces)
         {
+            SplitHugePageAt(start);
+            SplitHugePageAt(end);
             _space.Zap(start, end - start);
+            ForgetHugePages(start, end);
         }
 
         if (_space.Policy == ReclaimPolicy.Eager && pieces[^1].End > StackSlot)
@@ -246,6 +340,9 @@ internal sealed class TraceReplayer
 
     private void Unmap((ulong Start, ulong End) range)
     {
+        SplitHugePageAt(range.Start);
+        SplitHugePageAt(range.End);
+        ForgetHugePages(range.Start, range.End);
         foreach (VmaList.TableFreeRange call in _vmas.Unmap(range.Start, range.End))
         {
             (ulong floor, ulong ceiling) = call.Ceiling == UserEnd && call.End > StackSlot
@@ -253,6 +350,88 @@ internal sealed class TraceReplayer
                 : (call.Floor, call.Ceiling);
             _space.Unmap(call.Start, call.End - call.Start, floor, ceiling);
         }
+    }
+
+    /// <summary>
+    /// mprotect: the VMAs whose protection changes are split and merged (<see cref="VmaList.Protect"/>), a 2 MiB page
+    /// a changed part begins or ends inside is split (a VMA boundary now cuts through it), and the pages of the changed
+    /// parts take the new flags. A protection a VMA already has changes nothing, not even a huge page it cuts through.
+    /// </summary>
+    private void Protect((ulong Start, ulong End) range, bool readOnly, int lineNumber)
+    {
+        if (range.Start == range.End)
+        {
+            return; // mprotect with length 0 succeeds and does nothing
+        }
+
+        List<(ulong Start, ulong End)> changed = _vmas.Protect(range.Start, range.End, readOnly)
+            ?? throw new TraceRefusedException(lineNumber, $"protect 0x{range.Start - Base:x}..0x{range.End - Base:x} covers unmapped memory (mprotect: Cannot allocate memory)");
+        foreach ((ulong start, ulong end) in changed)
+        {
+            SplitHugePageAt(start);
+            SplitHugePageAt(end);
+            _space.Protect(start, end - start, readOnly ? ReadOnlyFlags : TouchFlags);
+        }
+    }
+
+    /// <summary>
+    /// MADV_COLLAPSE (mm/khugepaged.c, madvise_collapse), one VMA at a time: the VMA must be <c>hmap</c>, hold a
+    /// whole 2 MiB span and have an anon_vma (thp_vma_allowable_order), and its part of the range must reach a 2 MiB boundary; then every whole 2 MiB span of that part
+    /// becomes a 2 MiB page, holes filled, read-only pages too, if it has a PTE table (a span already huge counts as
+    /// done). A span with no PTE table (nothing was ever mapped there, or its table was freed) fails the call, EINVAL;
+    /// a hole in the range fails it with ENOMEM.
+    /// </summary>
+    /// <remarks>Until AddressSpace.Collapse lands (issue 17), the span's pages are unmapped and its 2 MiB leaf mapped.</remarks>
+    private void Collapse((ulong Start, ulong End) range, int lineNumber)
+    {
+        if (range.Start == range.End)
+        {
+            return; // madvise with length 0 succeeds and does nothing
+        }
+
+        string what = $"collapse 0x{range.Start - Base:x}..0x{range.End - Base:x}";
+        List<VmaList.Vma> vmas = _vmas.Covering(range.Start, range.End)
+            ?? throw new TraceRefusedException(lineNumber, $"{what} covers unmapped memory (madvise collapse: Cannot allocate memory)");
+        foreach (VmaList.Vma vma in vmas)
+        {
+            ulong lastSpan = (vma.End - HugePageSize) & ~(HugePageSize - 1);
+            string? unfit = !vma.Huge ? "is not an hmap one" : lastSpan < vma.Start ? "holds no whole 2 MiB span"
+                : vma.Anon == 0 ? "has no anon_vma (nothing in it was ever touched)" : null;
+            if (unfit is not null)
+            {
+                throw new TraceRefusedException(lineNumber, $"{what}: the mapping at 0x{vma.Start - Base:x}..0x{vma.End - Base:x} {unfit} (madvise collapse: Invalid argument)");
+            }
+
+            ulong start = Math.Max(range.Start, vma.Start), end = Math.Min(range.End, vma.End);
+            ulong first = (start + HugePageSize - 1) & ~(HugePageSize - 1), last = end & ~(HugePageSize - 1);
+            if (first > last)
+            {
+                throw new TraceRefusedException(lineNumber, $"{what}: 0x{start - Base:x}..0x{end - Base:x} lies inside one 2 MiB span (madvise collapse: Invalid argument)");
+            }
+
+            for (ulong span = first; span < last; span += HugePageSize)
+            {
+                if (!_hugePages.Contains(span) && !Promote(span, vma.ReadOnly ? ReadOnlyFlags : TouchFlags))
+                {
+                    throw new TraceRefusedException(lineNumber, $"{what}: the span at 0x{span - Base:x} has no PTE table (madvise collapse: Invalid argument)");
+                }
+            }
+        }
+    }
+
+    /// <summary>Replaces the PTE table of the 2 MiB span at <paramref name="span"/> with a 2 MiB leaf; false, changing nothing, when the span has no PTE table.</summary>
+    private bool Promote(ulong span, PageFlags flags)
+    {
+        long pteTables = _space.Stats.PteTables;
+        _space.Unmap(span, HugePageSize, floor: span, ceiling: span + HugePageSize);
+        if (_space.Stats.PteTables == pteTables)
+        {
+            return false;
+        }
+
+        _space.Map(span, span, HugePageSize, flags, LeafSize.Size2M);
+        _hugePages.Add(span);
+        return true;
     }
 
     /// <summary>
@@ -278,22 +457,30 @@ internal sealed class TraceReplayer
         ulong length = Number(words[2], lineNumber);
         if ((offset & (PageSize - 1)) != 0)
         {
-            throw new TraceFormatException(lineNumber, $"offset {words[1]} is not page-aligned");
+            throw new TraceRefusedException(lineNumber, $"offset {words[1]} is not page-aligned");
         }
 
         ulong start = unchecked(Base + offset);
         if (length == 0)
         {
-            return allowEmpty ? (start, start) : throw new TraceFormatException(lineNumber, "length is 0");
+            return allowEmpty ? (start, start) : throw new TraceRefusedException(lineNumber, "length is 0");
         }
 
         if (start >= UserEnd || length > UserEnd - start)
         {
-            throw new TraceFormatException(lineNumber, $"range {words[1]} + {words[2]} leaves the user address space");
+            throw new TraceRefusedException(lineNumber, $"range {words[1]} + {words[2]} leaves the user address space");
         }
 
         return (start, start + ((length + PageSize - 1) & ~(PageSize - 1)));
     }
+
+    /// <summary>A <c>protect</c> line's PROT: true for 1 (read-only), false for 3 (read/write); any other value is malformed.</summary>
+    private static bool Prot(string word, int lineNumber) => Number(word, lineNumber) switch
+    {
+        ProtRead => true,
+        ProtReadWrite => false,
+        _ => throw new TraceFormatException(lineNumber, $"PROT {word} is neither 1 (read-only) nor 3 (read/write)"),
+    };
 
     private static void RequireArguments(string[] words, int min, int max, string usage, int lineNumber)
     {
