@@ -11,8 +11,9 @@ namespace FastReclaim.Cli.Replay;
 /// <remarks>
 /// The replay keeps the trace's mappings as Linux VMAs (<see cref="VmaList"/>): a zap is applied one VMA at a time,
 /// and an unmap frees tables with the floor and ceiling of the neighbouring VMAs, as free_pgtables does. In an
-/// <c>hmap</c> VMA a touch maps a 2 MiB leaf where the kernel faults a transparent huge page, and a zap, unmap or
-/// protect that cuts through one splits it first (docs/trace-format.md has the rules and the traces that show them).
+/// <c>hmap</c> VMA a touch maps a 2 MiB leaf where the kernel faults a transparent huge page, a zap, unmap or
+/// protect that cuts through one splits it (AddressSpace does), and a collapse promotes the spans the kernel would
+/// (docs/trace-format.md has the rules and the traces that show them).
 /// A line the kernel would refuse (overlapping map, touch outside a mapping or of a read-only one, zap over a hole,
 /// unaligned address, a collapse MADV_COLLAPSE fails) ends the replay with <see cref="TraceRefusedException"/>; a
 /// malformed one with <see cref="TraceFormatException"/>.
@@ -176,7 +177,7 @@ internal sealed class TraceReplayer
                 break;
             case "check":
                 RequireArguments(words, 0, 0, "check", lineNumber);
-                _output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"check {_checks++} {TableBytes(_space.Stats) - _ownBytes}"));
+                _output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"check {_checks++} {_space.Stats.PageTableBytes - _ownBytes}"));
                 break;
             case "thp":
                 RequireArguments(words, 0, 0, "thp", lineNumber);
@@ -186,14 +187,6 @@ internal sealed class TraceReplayer
                 throw new TraceFormatException(lineNumber, $"unknown operation '{words[0]}' (expected map, hmap, touch, zap, unmap, protect, collapse, check or thp)");
         }
     }
-
-    /// <summary>
-    /// The kernel's VmPTE for <paramref name="stats"/>: the tables, and under the Linux policy the PTE table Linux
-    /// deposits with every anonymous 2 MiB page (pgtable_trans_huge_deposit), so a split never allocates.
-    /// </summary>
-    /// <remarks>Until AddressSpace keeps the deposit itself (issue 17), the replay adds it here.</remarks>
-    private long TableBytes(PageTableStats stats) =>
-        stats.PageTableBytes + (_space.Policy == ReclaimPolicy.Linux ? HugeLeaves(stats) * (long)PageSize : 0);
 
     /// <summary>2 MiB leaves in <paramref name="stats"/>: the replay maps no 1 GiB leaf, so every leaf is 4 KiB or 2 MiB.</summary>
     private static long HugeLeaves(PageTableStats stats) =>
@@ -261,29 +254,21 @@ internal sealed class TraceReplayer
     }
 
     /// <summary>
-    /// Splits the 2 MiB leaf whose span holds <paramref name="address"/> inside it (not at its start) into 512 4 KiB
-    /// pages with the same frames and flags, as split_huge_pmd does before a zap, unmap or mprotect cuts through it.
+    /// Forgets the 2 MiB leaf whose span holds <paramref name="address"/> inside it (not at its start): the range
+    /// operation that ends there splits it (split_huge_pmd; AddressSpace splits a leaf a Zap, Unmap or Protect covers
+    /// part of).
     /// </summary>
-    /// <remarks>
-    /// Linux hooks the deposited PTE table, so the split allocates nothing: here the leaf is unmapped (keeping every
-    /// upper table) and its pages mapped again, which allocates the PTE table the deposit stood for.
-    /// </remarks>
-    private void SplitHugePageAt(ulong address)
+    private void ForgetSplitAt(ulong address)
     {
-        ulong span = address & ~(HugePageSize - 1);
-        if (span == address || !_hugePages.Remove(span))
+        if ((address & (HugePageSize - 1)) != 0)
         {
-            return;
+            _hugePages.Remove(address & ~(HugePageSize - 1));
         }
-
-        _space.TryTranslate(span, out _, out PageFlags flags);
-        _space.Unmap(span, HugePageSize, floor: span, ceiling: span + HugePageSize);
-        _space.Map(span, span, HugePageSize, flags);
     }
 
-    /// <summary>Forgets the 2 MiB leaves of [start, end) that a zap or unmap of the whole range removed.</summary>
+    /// <summary>Forgets the 2 MiB leaves a zap or unmap of [start, end) removes or splits: every one it meets.</summary>
     private void ForgetHugePages(ulong start, ulong end) =>
-        _hugePages.RemoveWhere(span => span >= start && span + HugePageSize <= end);
+        _hugePages.RemoveWhere(span => span < end && span + HugePageSize > start);
 
     /// <summary>How many addresses OFF + i * STRIDE repeat after: 2^64 / 2^(trailing zeros of <paramref name="stride"/>), capped at <see cref="ulong.MaxValue"/>.</summary>
     private static ulong Period(ulong stride) =>
@@ -316,8 +301,6 @@ internal sealed class TraceReplayer
             ?? throw new TraceRefusedException(lineNumber, $"zap 0x{range.Start - Base:x}..0x{range.End - Base:x} covers unmapped memory (madvise: Cannot allocate memory)");
         foreach ((ulong start, ulong end) in pieces)
         {
-            SplitHugePageAt(start);
-            SplitHugePageAt(end);
             _space.Zap(start, end - start);
             ForgetHugePages(start, end);
         }
@@ -340,8 +323,6 @@ internal sealed class TraceReplayer
 
     private void Unmap((ulong Start, ulong End) range)
     {
-        SplitHugePageAt(range.Start);
-        SplitHugePageAt(range.End);
         ForgetHugePages(range.Start, range.End);
         foreach (VmaList.TableFreeRange call in _vmas.Unmap(range.Start, range.End))
         {
@@ -368,8 +349,8 @@ internal sealed class TraceReplayer
             ?? throw new TraceRefusedException(lineNumber, $"protect 0x{range.Start - Base:x}..0x{range.End - Base:x} covers unmapped memory (mprotect: Cannot allocate memory)");
         foreach ((ulong start, ulong end) in changed)
         {
-            SplitHugePageAt(start);
-            SplitHugePageAt(end);
+            ForgetSplitAt(start);
+            ForgetSplitAt(end);
             _space.Protect(start, end - start, readOnly ? ReadOnlyFlags : TouchFlags);
         }
     }
@@ -381,7 +362,6 @@ internal sealed class TraceReplayer
     /// done). A span with no PTE table (nothing was ever mapped there, or its table was freed) fails the call, EINVAL;
     /// a hole in the range fails it with ENOMEM.
     /// </summary>
-    /// <remarks>Until AddressSpace.Collapse lands (issue 17), the span's pages are unmapped and its 2 MiB leaf mapped.</remarks>
     private void Collapse((ulong Start, ulong End) range, int lineNumber)
     {
         if (range.Start == range.End)
@@ -419,17 +399,42 @@ internal sealed class TraceReplayer
         }
     }
 
-    /// <summary>Replaces the PTE table of the 2 MiB span at <paramref name="span"/> with a 2 MiB leaf; false, changing nothing, when the span has no PTE table.</summary>
+    /// <summary>
+    /// Makes the PTE-mapped 2 MiB span at <paramref name="span"/> a 2 MiB leaf, as collapse_huge_page does: its holes
+    /// are filled with <paramref name="flags"/> (every page of a VMA has its flags, and every frame is the identity one,
+    /// so the 512 pages are one aligned run) and <see cref="AddressSpace.Collapse"/> promotes it. False when the span
+    /// has no PTE table (filling the first hole had to hook one): the kernel refuses the call, the replay ends.
+    /// </summary>
     private bool Promote(ulong span, PageFlags flags)
     {
+        const int PagesPerSpan = (int)(HugePageSize / PageSize);
+        var pages = new ulong[PagesPerSpan];
+        var frames = new ulong[PagesPerSpan];
+        for (int i = 0; i < PagesPerSpan; i++)
+        {
+            pages[i] = span + ((ulong)i * PageSize);
+        }
+
+        _space.TranslateMany(pages, frames);
         long pteTables = _space.Stats.PteTables;
-        _space.Unmap(span, HugePageSize, floor: span, ceiling: span + HugePageSize);
-        if (_space.Stats.PteTables == pteTables)
+        for (int i = 0; i < PagesPerSpan; i++)
+        {
+            if (frames[i] == 0)
+            {
+                _space.Map(pages[i], pages[i], PageSize, flags);
+            }
+        }
+
+        if (_space.Stats.PteTables != pteTables)
         {
             return false;
         }
 
-        _space.Map(span, span, HugePageSize, flags, LeafSize.Size2M);
+        if (_space.Collapse(span, HugePageSize) != 1)
+        {
+            throw new InvalidOperationException($"AddressSpace.Collapse left the filled span at 0x{span:X} as it was.");
+        }
+
         _hugePages.Add(span);
         return true;
     }
