@@ -13,34 +13,13 @@ public sealed unsafe class AddressSpaceTests
     private const PageFlags Rw = PageFlags.Present | PageFlags.Writable;
     private const long TableBytes = PageAllocator.PageSize;
 
-    /// <summary>An address space over a checked (poisoning) allocator the test can inspect.</summary>
-    private sealed class Fixture : IDisposable
-    {
-        internal Fixture(ReclaimPolicy policy = ReclaimPolicy.Linux, int levels = 4)
-        {
-            Allocator = new PageAllocator(new PageAllocatorOptions { Poison = true });
-            Space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Levels = levels, Allocator = Allocator });
-        }
-
-        internal PageAllocator Allocator { get; }
-
-        internal AddressSpace Space { get; }
-
-        public void Dispose()
-        {
-            Space.Dispose();
-            Assert.Equal(0, Allocator.AllocatedPages);
-            Allocator.Dispose();
-        }
-    }
-
     [Theory]
     [InlineData(LeafSize.Size4K, Page)]
     [InlineData(LeafSize.Size2M, Span2M)]
     [InlineData(LeafSize.Size1G, Span1G)]
     public void Map_Then_TryTranslate_Returns_The_Physical_Address_And_Flags_At_Every_Offset(LeafSize size, ulong span)
     {
-        using var f = new Fixture();
+        using var f = new SpaceFixture();
         const PageFlags flags = PageFlags.Writable | PageFlags.User | PageFlags.NoExecute;
         ulong pa = 0x40_0000_0000;
         f.Space.Map(Base, pa, 2 * span, flags, size);
@@ -60,7 +39,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void Tables_Are_The_Hardware_Format_A_Cpu_Walks_From_RootPhysical()
     {
-        using var f = new Fixture();
+        using var f = new SpaceFixture();
         ulong va = Base + (3 * Span1G) + (5 * Span2M) + (7 * Page);
         f.Space.Map(va, 0xABC_D000, Page, PageFlags.Writable | PageFlags.User);
 
@@ -81,7 +60,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void Huge_Leaves_Set_The_PS_Bit_In_The_PMD_And_PUD_Entries()
     {
-        using var f = new Fixture();
+        using var f = new SpaceFixture();
         f.Space.Map(Base, 0x8000_0000, Span1G, Rw, LeafSize.Size1G);
         f.Space.Map(Base + Span1G, 0x4000_0000, Span2M, Rw, LeafSize.Size2M);
         ulong pml4e = ((ulong*)f.Allocator.VirtualOf(f.Space.RootPhysical))[(Base >> 39) & 511];
@@ -97,7 +76,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void PageTableBytes_Counts_Pte_Pmd_And_Pud_Tables_But_Not_The_Root()
     {
-        using var f = new Fixture();
+        using var f = new SpaceFixture();
         f.Space.Map(Base, 0, Page, Rw);
         f.Space.Map(Base + Span2M, 0, Page, Rw);
         f.Space.Map(Base + Span1G, 0, Page, Rw);
@@ -109,7 +88,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void Five_Level_Space_Maps_57_Bit_Addresses_And_Counts_P4d_Tables_Apart()
     {
-        using var f = new Fixture(levels: 5);
+        using var f = new SpaceFixture(levels: 5);
         ulong high = 0x00F0_0000_0000_0000;
         f.Space.Map(high, 0x1000, Page, Rw);
         Assert.True(f.Space.TryTranslate(high, out ulong pa, out _));
@@ -117,14 +96,14 @@ public sealed unsafe class AddressSpaceTests
         PageTableStats s = f.Space.Stats;
         Assert.Equal((1L, 1L, 1L, 1L), (s.PteTables, s.PmdTables, s.PudTables, s.P4dTables));
         Assert.Equal(3 * TableBytes, s.PageTableBytes);
-        using var fourLevels = new Fixture(levels: 4);
+        using var fourLevels = new SpaceFixture(levels: 4);
         Assert.Throws<ArgumentException>(() => fourLevels.Space.Map(high, 0, Page, Rw));
     }
 
     [Fact]
     public void Upper_Half_Addresses_Map_And_Unmap_Like_Lower_Half_Ones()
     {
-        using var f = new Fixture();
+        using var f = new SpaceFixture();
         ulong kernel = 0xFFFF_8000_0000_0000;
         ulong top = 0xFFFF_FFFF_FFFF_F000;
         f.Space.Map(kernel, 0x5000, Page, Rw);
@@ -139,7 +118,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void Linux_Zap_Frees_A_Pte_Table_Only_When_The_Zap_Covers_Its_Whole_Span()
     {
-        using var f = new Fixture(ReclaimPolicy.Linux);
+        using var f = new SpaceFixture(ReclaimPolicy.Linux);
         f.Space.Map(Base, 0, 3 * Span2M, Rw);
         long before = f.Space.Stats.PteTables;
 
@@ -160,7 +139,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void Eager_Zap_Also_Frees_Tables_Emptied_By_Partial_Zaps_And_Empty_Upper_Tables()
     {
-        using var f = new Fixture(ReclaimPolicy.Eager);
+        using var f = new SpaceFixture(ReclaimPolicy.Eager);
         f.Space.Map(Base + Page, 0, Page, Rw);
         f.Space.Map(Base + Span1G, 0, Page, Rw);
         ZapResult r = f.Space.Zap(Base + Page, Page);
@@ -171,7 +150,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void None_Policy_Never_Frees_On_Zap_But_Sweep_Reclaims_Empty_Pte_Tables()
     {
-        using var f = new Fixture(ReclaimPolicy.None);
+        using var f = new SpaceFixture(ReclaimPolicy.None);
         f.Space.Map(Base, 0, 4 * Span2M, Rw);
         f.Space.Map(Base + (8 * Span2M), 0, Page, Rw);
         Assert.Equal(0, f.Space.Zap(Base, 4 * Span2M).ReclaimedTables);
@@ -210,7 +189,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void Unmap_Frees_Tables_Whose_Span_Lies_Inside_The_Range_Only()
     {
-        using var f = new Fixture();
+        using var f = new SpaceFixture();
         f.Space.Map(Base, 0, 3 * Span2M, Rw);
         f.Space.Unmap(Base + Page, (2 * Span2M) - Page);                   // table 1 whole, table 0 not
         Assert.Equal(2L, f.Space.Stats.PteTables);
@@ -222,7 +201,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void Unmap_With_Floor_And_Ceiling_Frees_Tables_Shared_With_No_Remaining_Mapping()
     {
-        using var f = new Fixture();
+        using var f = new SpaceFixture();
         f.Space.Map(Base + Page, 0, Page, Rw);
         f.Space.Map(Base + Span1G + Span2M, 0, Page, Rw);
 
@@ -240,7 +219,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void Unmap_Never_Frees_A_Table_That_Still_Holds_A_Mapping_Even_With_A_Wrong_Floor()
     {
-        using var f = new Fixture();
+        using var f = new SpaceFixture();
         f.Space.Map(Base, 0, 2 * Page, Rw);
         f.Space.Unmap(Base + Page, Page, 0, 0);                              // claims nothing else is mapped
         Assert.True(f.Space.TryTranslate(Base, out _, out _));
@@ -250,7 +229,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void Map_Of_A_Huge_Leaf_Replaces_Empty_Tables_Left_By_Zaps()
     {
-        using var f = new Fixture(ReclaimPolicy.None);
+        using var f = new SpaceFixture(ReclaimPolicy.None);
         f.Space.Map(Base, 0, Page, Rw);
         f.Space.Map(Base + Span2M, 0, Page, Rw);
         f.Space.Zap(Base, 2 * Span2M);
@@ -263,7 +242,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void Protect_Changes_Flags_And_Keeps_Addresses()
     {
-        using var f = new Fixture();
+        using var f = new SpaceFixture();
         f.Space.Map(Base, 0x7000, 2 * Page, Rw);
         f.Space.Map(Base + Span2M, 0x20_0000, Span2M, Rw, LeafSize.Size2M);
         f.Space.Protect(Base, 4 * Span2M, PageFlags.NoExecute);
@@ -276,7 +255,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void TranslateMany_Matches_TryTranslate_And_Counts_The_Mapped()
     {
-        using var f = new Fixture();
+        using var f = new SpaceFixture();
         f.Space.Map(Base, 0x10_0000, 4 * Page, Rw);
         ulong[] vas = [Base, Base + 0x1234, Base + (4 * Page), 0x8000_0000_0000_0000, Base + (3 * Page)];
         var pas = new ulong[vas.Length];
@@ -290,7 +269,7 @@ public sealed unsafe class AddressSpaceTests
     [InlineData(5, 57)]
     public void Non_Canonical_Addresses_Are_Not_Mapped_Even_When_Their_Low_Bits_Are(int levels, int addressBits)
     {
-        using var f = new Fixture(levels: levels);
+        using var f = new SpaceFixture(levels: levels);
         using EpochReader reader = f.Space.Epoch.RegisterReader();
         ulong half = 1UL << (addressBits - 1);
         ulong[] edges = [Page, half - Page, unchecked(0 - half), ulong.MaxValue - Page + 1];
@@ -334,7 +313,7 @@ public sealed unsafe class AddressSpaceTests
     [InlineData(5)]
     public void TryTranslate_With_A_Reader_Handle_Agrees_With_The_Guarded_Walk_For_Every_Leaf_Size(int levels)
     {
-        using var f = new Fixture(levels: levels);
+        using var f = new SpaceFixture(levels: levels);
         using EpochReader reader = f.Space.Epoch.RegisterReader();
         f.Space.Map(Base, 0x40_0000_0000, 2 * Page, Rw);
         f.Space.Map(Base + Span1G, 0x80_0000_0000, Span2M, Rw | PageFlags.User, LeafSize.Size2M);
@@ -351,7 +330,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void TryTranslate_With_A_Bad_Reader_Handle_Throws_And_Leaves_The_Handle_As_It_Was()
     {
-        using var f = new Fixture();
+        using var f = new SpaceFixture();
         f.Space.Map(Base, 0x5000, Page, Rw);
         Assert.Equal("reader", Assert.Throws<ArgumentNullException>(() => f.Space.TryTranslate(null!, Base, out _, out _)).ParamName);
 
@@ -390,7 +369,7 @@ public sealed unsafe class AddressSpaceTests
     [Fact]
     public void Zap_Of_An_Empty_64_TiB_Range_Visits_Only_Present_Entries()
     {
-        using var f = new Fixture();
+        using var f = new SpaceFixture();
         f.Space.Map(Base + (40UL << 40), 0, Page, Rw);                       // one page far inside the range
         ZapResult r = f.Space.Zap(0, 1UL << 46);
         Assert.Equal(((long)Page, 1), (r.ZappedBytes, r.ReclaimedTables));
@@ -417,7 +396,7 @@ public sealed unsafe class AddressSpaceTests
     [MemberData(nameof(BadInputs))]
     public void Bad_Input_Throws_Naming_The_Value_And_Leaves_The_Space_Unchanged(string what, Action<AddressSpace> call, string named)
     {
-        using var f = new Fixture();
+        using var f = new SpaceFixture();
         f.Space.Map(Base + Span2M, 0x1000, Page, Rw);
         f.Space.Map(Base + (4 * Span2M), 0x40_0000, Span2M, Rw, LeafSize.Size2M);
         PageTableStats before = f.Space.Stats;

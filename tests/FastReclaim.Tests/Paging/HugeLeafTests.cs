@@ -18,26 +18,6 @@ public sealed class HugeLeafTests
 
     public enum Op { Zap, Protect, Unmap }
 
-    private sealed class Fixture : IDisposable
-    {
-        internal Fixture(ReclaimPolicy policy, long maxBytes = 0)
-        {
-            Allocator = new PageAllocator(new PageAllocatorOptions { Poison = true, MaxBytes = maxBytes, ChunkBytes = maxBytes == 0 ? PageAllocatorOptions.DefaultChunkBytes : 64 * 1024 });
-            Space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Allocator = Allocator });
-        }
-
-        internal PageAllocator Allocator { get; }
-
-        internal AddressSpace Space { get; }
-
-        public void Dispose()
-        {
-            Space.Dispose();
-            Assert.Equal(0, Allocator.AllocatedPages);
-            Allocator.Dispose();
-        }
-    }
-
     private static void Apply(AddressSpace space, Op op, ulong va, ulong length)
     {
         switch (op)
@@ -70,7 +50,7 @@ public sealed class HugeLeafTests
     [InlineData(ReclaimPolicy.Eager, Op.Unmap)]
     public void A_4K_Operation_Inside_A_2M_Leaf_Splits_It_And_Every_Other_Page_Keeps_Its_Frame(ReclaimPolicy policy, Op op)
     {
-        using var f = new Fixture(policy);
+        using var f = new SpaceFixture(policy);
         f.Space.Map(Base, Frame, Span2M, Rw, LeafSize.Size2M);
         bool linux = policy == ReclaimPolicy.Linux;
         Assert.Equal((linux ? 1L : 0L, linux ? 1L : 0L), (f.Space.Stats.PteTables, f.Space.Stats.DepositedTables));
@@ -108,7 +88,7 @@ public sealed class HugeLeafTests
     [InlineData(ReclaimPolicy.Eager, Op.Unmap)]
     public void A_4K_Operation_Inside_A_1G_Leaf_Splits_It_Into_2M_Leaves_And_One_Page_Table(ReclaimPolicy policy, Op op)
     {
-        using var f = new Fixture(policy);
+        using var f = new SpaceFixture(policy);
         f.Space.Map(Base, Frame, Span1G, Rw, LeafSize.Size1G);
         ulong hit = Base + (300 * Span2M) + (5 * Page);
 
@@ -142,14 +122,14 @@ public sealed class HugeLeafTests
     [Fact]
     public void The_Linux_Policy_Counts_A_Deposited_Table_Per_2M_Leaf_And_Frees_It_With_The_Leaf()
     {
-        using var f = new Fixture(ReclaimPolicy.Linux);
+        using var f = new SpaceFixture(ReclaimPolicy.Linux);
         f.Space.Map(Base, Frame, 3 * Span2M, Rw, LeafSize.Size2M);
         Assert.Equal((3L, 3L, 4 * (long)Page), (f.Space.Stats.PteTables, f.Space.Stats.DepositedTables, f.Space.Stats.PageTableBytes - (long)Page));
 
         f.Space.Zap(Base + Span2M, Span2M);
         Assert.Equal((2L, 2L), (f.Space.Stats.PteTables, f.Space.Stats.DepositedTables));
 
-        using var none = new Fixture(ReclaimPolicy.None);
+        using var none = new SpaceFixture(ReclaimPolicy.None);
         none.Space.Map(Base, Frame, 3 * Span2M, Rw, LeafSize.Size2M);
         Assert.Equal((0L, 0L), (none.Space.Stats.PteTables, none.Space.Stats.DepositedTables));
     }
@@ -159,7 +139,7 @@ public sealed class HugeLeafTests
     {
         foreach (ReclaimPolicy policy in (ReclaimPolicy[])[ReclaimPolicy.None, ReclaimPolicy.Linux])
         {
-            using var f = new Fixture(policy, maxBytes: 4 * 64 * 1024);
+            using var f = new SpaceFixture(policy, maxBytes: 4 * 64 * 1024);
             f.Space.Map(Base, Frame, Span2M, Rw, LeafSize.Size2M);
             var held = new List<nint>();
             try
@@ -193,7 +173,7 @@ public sealed class HugeLeafTests
     [Fact]
     public void Collapse_Promotes_Exactly_The_Eligible_Spans()
     {
-        using var f = new Fixture(ReclaimPolicy.Linux);
+        using var f = new SpaceFixture(ReclaimPolicy.Linux);
         ulong[] spans = [Base, Base + Span2M, Base + (2 * Span2M), Base + (3 * Span2M), Base + (4 * Span2M)];
         f.Space.Map(spans[0], Frame, Span2M, Rw);                      // eligible
         f.Space.Map(spans[1], Frame + Span2M, Span2M, Rw);             // a hole
@@ -238,7 +218,7 @@ public sealed class HugeLeafTests
     [InlineData(0x8000_0000_0000_0000UL, Span2M)]
     public void Collapse_Refuses_A_Bad_Range_And_Changes_Nothing(ulong va, ulong length)
     {
-        using var f = new Fixture(ReclaimPolicy.Linux);
+        using var f = new SpaceFixture(ReclaimPolicy.Linux);
         f.Space.Map(Base, Frame, Span2M, Rw);
         PageTableStats before = f.Space.Stats;
         Assert.ThrowsAny<ArgumentException>(() => f.Space.Collapse(va, length));
