@@ -11,7 +11,7 @@ namespace FastReclaim.Sandbox;
 /// The system pages are mapped at guest-virtual = guest-physical in [<see cref="SystemVirtualBase"/>,
 /// <see cref="SystemVirtualEnd"/>); map data elsewhere, below 2^47.</para>
 /// <para>Reclaim: <see cref="Read"/> and <see cref="Write"/> run the vCPU on the calling thread, which is a QSBR
-/// reader of <see cref="Epoch"/> while the guest runs (<see cref="EpochDomain.Online"/> before entering,
+/// reader of <see cref="Epoch"/> while the guest runs (<see cref="EpochDomain.Online()"/> before entering,
 /// <see cref="EpochDomain.Offline"/> after). Every exit the guest program makes is a
 /// <see cref="EpochDomain.Quiescent"/> point: the guest reloads CR3 before its next data access, which empties its
 /// TLB and paging-structure caches, so no translation cached before the exit can lead it into a table retired

@@ -46,7 +46,7 @@ public sealed unsafe partial class AddressSpace
     /// (entered and left around the walk) instead of an <see cref="EpochDomain.Enter"/> guard: the same safety with no
     /// thread-static lookup, for a thread that translates in a hot loop (a vCPU loop, a software TLB refill).
     /// </summary>
-    /// <param name="reader">A handle of <see cref="Epoch"/> (<see cref="EpochDomain.RegisterReader"/>), used by this thread only and not entered.</param>
+    /// <param name="reader">A handle of <see cref="Epoch"/> (<see cref="EpochDomain.RegisterReader()"/>), used by this thread only and not entered.</param>
     /// <param name="va">Any address; a non-canonical one is simply not mapped.</param>
     /// <param name="pa">The physical address <paramref name="va"/> maps to; 0 when it is not mapped.</param>
     /// <param name="flags">The leaf's flags (<see cref="PageFlags.Present"/> included); <see cref="PageFlags.None"/> when not mapped.</param>

@@ -35,14 +35,22 @@ public sealed partial class EpochDomain
         }
 
         EpochStall? stall = null;
+        Action? expedite = null;
         bool advanced;
         try
         {
-            advanced = AdvanceLocked(ref stall);
+            advanced = AdvanceLocked(ref stall, ref expedite);
         }
         finally
         {
             _advanceLock.Exit();
+        }
+
+        // Both outside the advance lock: the expedite and the stall's listeners are user code, which must be free
+        // to block on what the reader holds, and the reader never needs our lock to reach its quiescent point.
+        if (expedite is not null)
+        {
+            Expedite(expedite);
         }
 
         if (stall is { } report)
@@ -53,8 +61,28 @@ public sealed partial class EpochDomain
         return advanced;
     }
 
+    /// <summary>
+    /// Calls a blocking reader's expedite (on this thread, the one trying to advance; no domain lock held). An
+    /// exception is kept for the next report, as a free callback's is (EpochDomain.Collect.cs): the caller of
+    /// TryAdvance — a retiring thread, a writer leaving its guard, Collect, Barrier — is not the one to blame for it.
+    /// </summary>
+    private void Expedite(Action expedite)
+    {
+        try
+        {
+            expedite();
+        }
+        catch (Exception e)
+        {
+            lock (_collectLock)
+            {
+                KeepCallbackErrors([e], failedItems: 0);
+            }
+        }
+    }
+
     /// <summary>A1–A4 of the ordering argument (README.md).</summary>
-    private bool AdvanceLocked(ref EpochStall? stall)
+    private bool AdvanceLocked(ref EpochStall? stall, ref Action? expedite)
     {
         long epoch = Global.Value;
 #if FASTRECLAIM_FAULT_INJECTION
@@ -68,7 +96,7 @@ public sealed partial class EpochDomain
             if (blocker is not null && ReferenceEquals(blocker.Domain, this)
                 && Volatile.Read(ref blocker.Line.Epoch) == _blockerAnnouncement)
             {
-                stall = NoteBlocked(epoch, blocker);
+                stall = NoteBlocked(epoch, blocker, ref expedite);
                 return false;
             }
 
@@ -94,7 +122,7 @@ public sealed partial class EpochDomain
                 {
                     _blocker = slot;
                     _blockerAnnouncement = announced;
-                    stall = NoteBlocked(epoch, slot);
+                    stall = NoteBlocked(epoch, slot, ref expedite);
                     return false;
                 }
             }
@@ -109,8 +137,12 @@ public sealed partial class EpochDomain
         return true;
     }
 
-    /// <summary>Tracks how long <paramref name="epoch"/> has been blocked; returns a stall report once per epoch past the deadline.</summary>
-    private EpochStall? NoteBlocked(long epoch, ReaderSlot blocker)
+    /// <summary>
+    /// Tracks how long <paramref name="epoch"/> has been blocked; returns a stall report once per epoch past the
+    /// deadline, and in <paramref name="expedite"/> the blocker's expedite once per epoch past
+    /// <see cref="EpochOptions.ExpediteAfter"/> (for the caller to call once it has left the advance lock).
+    /// </summary>
+    private EpochStall? NoteBlocked(long epoch, ReaderSlot blocker, ref Action? expedite)
     {
         long now = Stopwatch.GetTimestamp();
         if (_blockedEpoch != epoch)
@@ -118,6 +150,15 @@ public sealed partial class EpochDomain
             _blockedEpoch = epoch;
             _blockedSince = now;
             return null;
+        }
+
+        // Once per grace period and blocker (a second blocker of the same epoch is asked when it is found). The
+        // decision is made under the advance lock, so two advancers never both call it.
+        if (now - _blockedSince >= _expediteAfterTicks && blocker.ExpeditedEpoch != epoch && blocker.Expedite is { } kick)
+        {
+            blocker.ExpeditedEpoch = epoch;
+            _expedites++;
+            expedite = kick;
         }
 
         if (now - _blockedSince < _stallDeadlineTicks)

@@ -230,7 +230,7 @@ public sealed partial class EpochDomain
 
             if (errors is not null)
             {
-                KeepCallbackErrors(errors);
+                KeepCallbackErrors(errors, errors.Count);
             }
         }
         finally
@@ -243,11 +243,12 @@ public sealed partial class EpochDomain
 
     /// <summary>
     /// Keeps the exceptions of callbacks that threw for the next report, up to <see cref="MaxKeptCallbackErrors"/>
-    /// (the rest are counted). The caller holds the collect lock.
+    /// (the rest are counted), and counts <paramref name="failedItems"/> in <see cref="EpochStats.FailedCallbacks"/>
+    /// (the free callbacks among them; an expedite's failure frees no item). The caller holds the collect lock.
     /// </summary>
-    private void KeepCallbackErrors(List<Exception> errors)
+    private void KeepCallbackErrors(List<Exception> errors, int failedItems)
     {
-        _failedCallbacks += errors.Count;
+        _failedCallbacks += failedItems;
         List<Exception> kept = _callbackErrors ??= [];
         int room = Math.Max(0, MaxKeptCallbackErrors - kept.Count);
         kept.AddRange(errors.Count <= room ? errors : errors.GetRange(0, room));
@@ -278,7 +279,7 @@ public sealed partial class EpochDomain
 
         string more = dropped == 0 ? string.Empty : $" ({dropped} more threw; only the first {MaxKeptCallbackErrors} are kept)";
         throw new AggregateException(
-            $"{errors.Count + dropped} retired items' free callbacks threw since the last report{more}; every other callback ran and the items count as freed.",
+            $"{errors.Count + dropped} retired items' free callbacks (or readers' expedite callbacks) threw since the last report{more}; every other callback ran and the items count as freed.",
             errors);
     }
 

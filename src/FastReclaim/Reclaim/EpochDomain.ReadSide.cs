@@ -54,16 +54,36 @@ public sealed partial class EpochDomain
     /// <see cref="EpochReader.Exit"/> skip the thread-static lookup. Dispose it when done.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
-    public EpochReader RegisterReader()
+    public EpochReader RegisterReader() => NewReader(expedite: null);
+
+    /// <summary>
+    /// <see cref="RegisterReader()"/> for a handle whose critical sections may be long (a vCPU run loop that enters
+    /// around the guest's run): when the handle, entered, holds a grace period back past
+    /// <see cref="EpochOptions.ExpediteAfter"/>, the domain calls <paramref name="expedite"/>, which must make the
+    /// handle's thread <see cref="EpochReader.Exit"/> soon (it may enter again at once).
+    /// </summary>
+    /// <param name="expedite">
+    /// The kick. Called at most once per grace period, on the thread that tries to end it, never under a lock of the
+    /// domain (see <see cref="Online(Action)"/> for which threads and what happens when it throws).
+    /// </param>
+    /// <exception cref="ArgumentNullException"><paramref name="expedite"/> is null.</exception>
+    /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
+    public EpochReader RegisterReader(Action expedite)
+    {
+        ArgumentNullException.ThrowIfNull(expedite);
+        return NewReader(expedite);
+    }
+
+    private EpochReader NewReader(Action? expedite)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var slot = new ReaderSlot(this, owner: null);
+        var slot = new ReaderSlot(this, owner: null) { Expedite = expedite };
         Register(slot);
         return new EpochReader(this, slot);
     }
 
     /// <summary>
-    /// QSBR: declares that the calling thread, which is <see cref="Online"/>, holds no reference into the shared
+    /// QSBR: declares that the calling thread, which is <see cref="Online()"/>, holds no reference into the shared
     /// structure right now. Between two quiescent points an online thread reads with no guard at all.
     /// </summary>
     /// <exception cref="InvalidOperationException">The thread is not online, or is inside a guard.</exception>
@@ -85,13 +105,47 @@ public sealed partial class EpochDomain
 
     /// <summary>
     /// QSBR: the calling thread starts reading without guards; it must call <see cref="Quiescent"/> regularly
-    /// (or the epoch stalls) and <see cref="Offline"/> before it blocks or exits. Calling it again is harmless.
+    /// (or the epoch stalls) and <see cref="Offline"/> before it blocks or exits. Calling it again is harmless (an
+    /// expedite registered by <see cref="Online(Action)"/> stays until <see cref="Offline"/>).
     /// </summary>
     /// <exception cref="InvalidOperationException">The thread is inside a guard.</exception>
     /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
-    public unsafe void Online()
+    public unsafe void Online() => GoOnline(CachedThreadLine());
+
+    /// <summary>
+    /// <see cref="Online()"/> for a thread that may run long without a quiescent point (a vCPU in <c>KVM_RUN</c>):
+    /// when it holds a grace period back past <see cref="EpochOptions.ExpediteAfter"/>, the domain calls
+    /// <paramref name="expedite"/>, which must make the thread reach <see cref="Quiescent"/> (or
+    /// <see cref="Offline"/>) soon — as KVM kicks a vCPU out of the guest, or RCU expedites a grace period with
+    /// IPIs. Replaces an expedite registered before; <see cref="Offline"/> removes it.
+    /// </summary>
+    /// <param name="expedite">
+    /// The kick. Called at most once per grace period the thread holds back, by the thread that tries to end that
+    /// grace period: a thread retiring past <see cref="EpochOptions.CollectThreshold"/> (after its item is queued),
+    /// a writer of an address space once it has released its table locks, or a caller of <see cref="Collect"/>,
+    /// <see cref="Synchronize"/>, <see cref="Barrier"/> or <see cref="Dispose"/> — the online thread itself if it is
+    /// that thread. Never under a lock of the domain, so it may block briefly on what the reader holds; it must not
+    /// wait for the reader to pass its quiescent point (the reader may be waiting on the caller). It can race the
+    /// reader's own progress and arrive after the thread passed a quiescent point or went offline, and must then be
+    /// harmless (a kick of a vCPU that already exited). If it throws, the exception is kept and reported like a free
+    /// callback's, by the next <see cref="Collect"/>, <see cref="Barrier"/> or <see cref="Dispose"/>; it is not called
+    /// again for that grace period, which then waits for the thread as if there were no expedite.
+    /// </param>
+    /// <exception cref="ArgumentNullException"><paramref name="expedite"/> is null.</exception>
+    /// <exception cref="InvalidOperationException">The thread is inside a guard.</exception>
+    /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
+    public unsafe void Online(Action expedite)
     {
-        ReaderLine* line = CachedThreadLine();
+        ArgumentNullException.ThrowIfNull(expedite);
+        ReaderSlot slot = CachedThreadSlot();
+        GoOnline(slot.LinePointer);
+
+        // After the announcement: an advancer that sees it without the expedite only kicks a little later.
+        slot.Expedite = expedite;
+    }
+
+    private unsafe void GoOnline(ReaderLine* line)
+    {
         long announced = line->Epoch;
         if ((announced & GuardDepthMask) != 0)
         {
@@ -123,8 +177,9 @@ public sealed partial class EpochDomain
             ThrowNotQuiescentHere(nameof(Offline), announced);
         }
 
-        // Release store, as for leaving a guard.
+        // Release store, as for leaving a guard. The expedite goes after: a kick that reads it still is spurious.
         Volatile.Write(ref slot.Line.Epoch, Inactive);
+        slot.Expedite = null;
     }
 
     /// <summary>

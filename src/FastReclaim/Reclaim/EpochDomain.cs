@@ -15,8 +15,8 @@ namespace FastReclaim;
 /// process-wide memory barrier per epoch advance (liburcu's <c>urcu-memb</c> idea). Any thread may use the
 /// domain: a thread gets its slot on first use and gives it back when it exits; there is no thread limit.
 /// Retired items are batched in per-thread bags of <see cref="RetireBag.Capacity"/> and freed two epochs after
-/// their bag is sealed. <see cref="RegisterReader"/> gives a handle with a cheaper, non-nesting read side, and
-/// <see cref="Online"/>/<see cref="Quiescent"/>/<see cref="Offline"/> give QSBR threads a read side that costs
+/// their bag is sealed. <see cref="RegisterReader()"/> gives a handle with a cheaper, non-nesting read side, and
+/// <see cref="Online()"/>/<see cref="Quiescent"/>/<see cref="Offline"/> give QSBR threads a read side that costs
 /// nothing at all.
 /// </para>
 /// <para>
@@ -94,6 +94,7 @@ public sealed partial class EpochDomain : IDisposable, IEpochMetricsSource
     private readonly int _collectThreshold;
     private readonly long _maxPendingItems;
     private readonly long _stallDeadlineTicks;
+    private readonly long _expediteAfterTicks;
 #if FASTRECLAIM_FAULT_INJECTION
     private readonly EpochFault _fault;
 #endif
@@ -101,6 +102,7 @@ public sealed partial class EpochDomain : IDisposable, IEpochMetricsSource
     private long _freed;
     private long _retiredByReleasedSlots;
     private long _stalls;
+    private long _expedites;
     private long _advances;
     private long _barriers;
     private long _itemsSinceCollect;
@@ -132,6 +134,7 @@ public sealed partial class EpochDomain : IDisposable, IEpochMetricsSource
         _collectThreshold = options.CollectThreshold;
         _maxPendingItems = options.MaxPendingItems;
         _stallDeadlineTicks = (long)(options.StallDeadline.TotalSeconds * Stopwatch.Frequency);
+        _expediteAfterTicks = (long)(options.ExpediteAfter.TotalSeconds * Stopwatch.Frequency);
 #if FASTRECLAIM_FAULT_INJECTION
         _fault = options.Fault;
 #endif
@@ -196,6 +199,7 @@ public sealed partial class EpochDomain : IDisposable, IEpochMetricsSource
             Pending = retired - freed,
             FailedCallbacks = Volatile.Read(ref _failedCallbacks),
             Stalls = Volatile.Read(ref _stalls),
+            Expedites = Volatile.Read(ref _expedites),
             Advances = Volatile.Read(ref _advances),
             ProcessWideBarriers = Volatile.Read(ref _barriers),
             GracePeriods = _gracePeriods.Count,

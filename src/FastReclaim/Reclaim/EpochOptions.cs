@@ -14,6 +14,9 @@ public sealed class EpochOptions
     /// <summary>Default <see cref="StallDeadline"/>.</summary>
     public static readonly TimeSpan DefaultStallDeadline = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>Default <see cref="ExpediteAfter"/>.</summary>
+    public static readonly TimeSpan DefaultExpediteAfter = TimeSpan.FromMilliseconds(10);
+
     /// <summary>
     /// Retired items waiting in sealed bags before a retiring thread tries to advance the epoch and free what
     /// is safe. Each attempt costs one process-wide memory barrier (0.4 µs with idle cores, about 12 µs when
@@ -55,6 +58,23 @@ public sealed class EpochOptions
             ? value
             : throw new ArgumentOutOfRangeException(nameof(StallDeadline), value, $"StallDeadline must be positive; got {value}.");
     } = DefaultStallDeadline;
+
+    /// <summary>
+    /// How long a reader that registered an expedite callback (<see cref="EpochDomain.Online(Action)"/>,
+    /// <see cref="EpochDomain.RegisterReader(Action)"/>) may hold a grace period back before the domain calls it, once
+    /// for that grace period (<see cref="EpochStats.Expedites"/>). Measured like <see cref="StallDeadline"/>: from the
+    /// first advance attempt the reader blocked. The default, 10 ms, is ten scheduler ticks: a vCPU that would exit
+    /// on its own by then is not kicked, and a <see cref="EpochDomain.Barrier"/> behind one that would not waits
+    /// about this long plus the reader's reaction time.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not positive.</exception>
+    public TimeSpan ExpediteAfter
+    {
+        get;
+        init => field = value > TimeSpan.Zero
+            ? value
+            : throw new ArgumentOutOfRangeException(nameof(ExpediteAfter), value, $"ExpediteAfter must be positive; got {value}.");
+    } = DefaultExpediteAfter;
 
 #if FASTRECLAIM_FAULT_INJECTION
     /// <summary>Test builds only: a deliberately broken reclaimer, to show the torture tests catch it.</summary>

@@ -4,7 +4,7 @@ using FastReclaim.Reclaim;
 namespace FastReclaim;
 
 /// <summary>
-/// An explicitly registered reader of an <see cref="EpochDomain"/> (<see cref="EpochDomain.RegisterReader"/>),
+/// An explicitly registered reader of an <see cref="EpochDomain"/> (<see cref="EpochDomain.RegisterReader()"/>),
 /// for hot loops such as a vCPU run loop or a batch translate: <see cref="Enter"/> and <see cref="Exit"/> are a
 /// load and a store each, with no thread-static lookup. A handle is one participant: use it from one thread at
 /// a time, and alternate Enter and Exit (it does not nest; nest with <see cref="EpochDomain.Enter"/>).

@@ -34,6 +34,13 @@ public readonly record struct EpochStats
     /// <summary>Times a reader held the epoch back past <see cref="EpochOptions.StallDeadline"/> (one per blocked epoch).</summary>
     public long Stalls { get; init; }
 
+    /// <summary>
+    /// Expedite callbacks invoked (<see cref="EpochDomain.Online(Action)"/>, <see cref="EpochDomain.RegisterReader(Action)"/>):
+    /// at most one per reader per grace period it held back past <see cref="EpochOptions.ExpediteAfter"/>; one that
+    /// threw counts too.
+    /// </summary>
+    public long Expedites { get; init; }
+
     /// <summary>Times the global epoch advanced.</summary>
     public long Advances { get; init; }
 

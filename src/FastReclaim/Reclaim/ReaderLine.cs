@@ -33,7 +33,7 @@ internal struct ReaderLine
     /// <summary>
     /// The <see cref="EpochDomain.Key"/> of the slot's domain while the slot is registered, 0 once it is released:
     /// what the read side (<see cref="EpochDomain.Enter"/>, <see cref="EpochDomain.Quiescent"/>,
-    /// <see cref="EpochDomain.Online"/>) matches the thread's cached pointer to this line against
+    /// <see cref="EpochDomain.Online()"/>) matches the thread's cached pointer to this line against
     /// (<see cref="ThreadSlots.LastLine"/>). Written by the registering thread before the slot is published, and
     /// by <see cref="EpochDomain.ReleaseSlot"/>.
     /// </summary>

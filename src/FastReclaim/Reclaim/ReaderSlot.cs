@@ -28,6 +28,21 @@ internal sealed unsafe class ReaderSlot
     /// <summary>The open bag Retire fills; null when a thief took it. Guarded by <see cref="ReaderLine.BagLock"/>.</summary>
     internal RetireBag? Bag;
 
+    /// <summary>
+    /// What the advancer calls when this participant holds a grace period back past
+    /// <see cref="EpochOptions.ExpediteAfter"/>, or null. Written by the owner (<see cref="EpochDomain.Online(Action)"/>,
+    /// <see cref="EpochDomain.Offline"/>, or once at a handle's registration) and read by whichever thread advances:
+    /// a reference-sized write, so the reader sees the old callback or the new one; a stale one is a spurious kick,
+    /// which an expedite must tolerate anyway.
+    /// </summary>
+    internal volatile Action? Expedite;
+
+    /// <summary>
+    /// The raw epoch of the last grace period this participant was expedited for (-1: none): so a grace period calls
+    /// <see cref="Expedite"/> at most once. Advance-lock state.
+    /// </summary>
+    internal long ExpeditedEpoch = -1;
+
     /// <summary>Position in the domain's <see cref="ReaderRegistry"/>; -1 when not registered.</summary>
     internal int Index = -1;
 
