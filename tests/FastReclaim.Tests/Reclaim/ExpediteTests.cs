@@ -113,11 +113,7 @@ public class ExpediteTests
     [Fact]
     public void Expedite_Is_Called_Once_Per_Overdue_Grace_Period_However_Often_The_Advance_Is_Tried()
     {
-        using var domain = new EpochDomain(new EpochOptions
-        {
-            ExpediteAfter = TimeSpan.FromMilliseconds(1),
-            StallDeadline = TimeSpan.FromMilliseconds(50),
-        });
+        using EpochDomain domain = KickAfterAMillisecond(stallDeadlineMilliseconds: 50);
         long asked = 0;
         using (var reader = new ParkedQsbrReader(domain, () => Interlocked.Increment(ref asked)))
         {
@@ -192,11 +188,7 @@ public class ExpediteTests
     [Fact]
     public void Offline_Removes_The_Expedite()
     {
-        using var domain = new EpochDomain(new EpochOptions
-        {
-            ExpediteAfter = TimeSpan.FromMilliseconds(1),
-            StallDeadline = TimeSpan.FromMilliseconds(20),
-        });
+        using EpochDomain domain = KickAfterAMillisecond(stallDeadlineMilliseconds: 20);
         long asked = 0;
         using (var reader = new ReaderThread(park =>
         {
@@ -238,6 +230,16 @@ public class ExpediteTests
         Assert.Equal(0, domain.Stats.ActiveThreads);
         Assert.Throws<InvalidOperationException>(domain.Quiescent);
     }
+
+    /// <summary>
+    /// A domain that kicks a reader 1 ms into a grace period it holds back and reports it as a stall after
+    /// <paramref name="stallDeadlineMilliseconds"/>: the stall report then marks an attempt long past the kick.
+    /// </summary>
+    private static EpochDomain KickAfterAMillisecond(int stallDeadlineMilliseconds) => new(new EpochOptions
+    {
+        ExpediteAfter = TimeSpan.FromMilliseconds(1),
+        StallDeadline = TimeSpan.FromMilliseconds(stallDeadlineMilliseconds),
+    });
 
     /// <summary>Runs <paramref name="body"/> on a thread of its own; fails with <paramref name="hang"/> if it does not end within <see cref="Hang"/>.</summary>
     private static void CompletesOnItsOwnThread(string hang, Action body)
