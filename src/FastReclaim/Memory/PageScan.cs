@@ -57,8 +57,14 @@ public static unsafe class PageScan
     /// a caller that got <see langword="true"/> knows the whole run matched the value it holds.
     /// </remarks>
     /// <exception cref="ArgumentException"><paramref name="page"/> is 0 or not 4 KiB-aligned.</exception>
-    public static bool IsContiguousRun(nint page, ulong first) =>
-        AtWidestWidth<ContiguousRunKernel, bool>(new ContiguousRunKernel(first), Entries(page), EntriesPerPage);
+    public static bool IsContiguousRun(nint page, ulong first) => IsContiguousRun(page, first, PageAllocator.PageSize);
+
+    /// <summary>
+    /// <see cref="IsContiguousRun(nint, ulong)"/> for entries whose frame field does not start at bit 12: entry i must
+    /// equal <paramref name="first"/> + i × <paramref name="stride"/> (RISC-V, whose PPN starts at bit 10: 1024).
+    /// </summary>
+    internal static bool IsContiguousRun(nint page, ulong first, ulong stride) =>
+        AtWidestWidth<ContiguousRunKernel, bool>(new ContiguousRunKernel(first, stride), Entries(page), EntriesPerPage);
 
     /// <summary>True when every entry of <paramref name="entries"/> is 0 (also when it is empty).</summary>
     public static bool IsZero(ReadOnlySpan<ulong> entries)

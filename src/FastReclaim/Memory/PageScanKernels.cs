@@ -140,8 +140,8 @@ internal readonly unsafe struct CountNonZeroKernel : IPageScanKernel<int>
 }
 
 /// <summary>
-/// True when entry i equals <see cref="First"/> + i × <see cref="PageAllocator.PageSize"/> for every i (wrapping
-/// arithmetic): the entries map one run of consecutive 4 KiB frames with the same flags.
+/// True when entry i equals <see cref="First"/> + i × <see cref="Stride"/> for every i (wrapping arithmetic): the
+/// entries map one run of consecutive 4 KiB frames with the same flags.
 /// </summary>
 /// <remarks>
 /// Each vector is compared as a whole: XOR with the expected entries, OR four such differences together, one test and
@@ -149,23 +149,36 @@ internal readonly unsafe struct CountNonZeroKernel : IPageScanKernel<int>
 /// add per vector beside its load and XOR, and a mismatch stops the scan within four vectors.
 /// </remarks>
 /// <param name="first">What entry 0 must hold.</param>
-internal readonly unsafe struct ContiguousRunKernel(ulong first) : IPageScanKernel<bool>
+/// <param name="stride">
+/// How much an entry grows from one 4 KiB frame to the next: 4096 where the frame field starts at bit 12 (x86-64,
+/// Arm64), 1024 for RISC-V's PPN at bit 10.
+/// </param>
+internal readonly unsafe struct ContiguousRunKernel(ulong first, ulong stride) : IPageScanKernel<bool>
 {
     /// <summary>Vectors compared per early-exit test.</summary>
     private const int Unroll = 4;
 
+    /// <summary>A run whose frame field starts at bit 12: entries <see cref="PageAllocator.PageSize"/> apart.</summary>
+    public ContiguousRunKernel(ulong first)
+        : this(first, PageAllocator.PageSize)
+    {
+    }
+
     /// <summary>What entry 0 must hold.</summary>
     public ulong First { get; } = first;
+
+    /// <summary>The difference between consecutive entries.</summary>
+    public ulong Stride { get; } = stride;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Run<TWidth, TVector>(ulong* entries, nuint count)
         where TWidth : struct, IVectorWidth<TVector>
         where TVector : struct
     {
-        const ulong Frame = PageAllocator.PageSize;
+        ulong stride = Stride;
         nuint lanes = (nuint)TWidth.Lanes;
-        TVector expected = TWidth.Sequence(First, Frame);
-        TVector step = TWidth.Create(lanes * Frame);
+        TVector expected = TWidth.Sequence(First, stride);
+        TVector step = TWidth.Create(lanes * stride);
         TVector step2 = TWidth.Add(step, step);
         TVector step3 = TWidth.Add(step2, step);
         TVector stepBlock = TWidth.Add(step2, step2);
@@ -199,7 +212,7 @@ internal readonly unsafe struct ContiguousRunKernel(ulong first) : IPageScanKern
 
         for (; i < count; i++)
         {
-            if (entries[i] != First + (i * Frame))
+            if (entries[i] != First + (i * stride))
             {
                 return false;
             }

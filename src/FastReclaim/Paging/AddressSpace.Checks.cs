@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using FastReclaim.Paging;
+using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
 
@@ -29,16 +31,35 @@ public sealed unsafe partial class AddressSpace
             throw new ArgumentOutOfRangeException(lengthName, length, $"Range 0x{va:X} + 0x{length:X} overflows the address space.");
         }
 
-        if (!IsCanonical(va))
+        if (!IsValidAddress(va))
         {
-            throw new ArgumentException($"Address 0x{va:X} is not canonical for {_addressBits}-bit addresses.", vaName);
+            throw new ArgumentException(_signExtended
+                ? $"Address 0x{va:X} is not canonical for {_addressBits}-bit addresses."
+                : $"Address 0x{va:X} is not below 0x{1UL << _addressBits:X} ({_addressBits}-bit {_format} addresses).", vaName);
         }
 
-        if (!IsCanonical(last) || (long)(va ^ last) < 0)
+        if (!IsValidAddress(last) || (long)(va ^ last) < 0)
         {
-            throw new ArgumentOutOfRangeException(lengthName, length, $"Range 0x{va:X} + 0x{length:X} leaves the canonical half of 0x{va:X} ({_addressBits}-bit addresses).");
+            throw new ArgumentOutOfRangeException(lengthName, length, _signExtended
+                ? $"Range 0x{va:X} + 0x{length:X} leaves the canonical half of 0x{va:X} ({_addressBits}-bit addresses)."
+                : $"Range 0x{va:X} + 0x{length:X} ends beyond 0x{1UL << _addressBits:X} ({_addressBits}-bit {_format} addresses).");
         }
 
         return last;
+    }
+
+    /// <summary>Checks that <paramref name="flags"/> are page flags that format <typeparamref name="F"/> can encode.</summary>
+    private static void CheckFlags<F>(PageFlags flags)
+        where F : struct, IPageTableFormat
+    {
+        if (((ulong)flags & ~LeafFlagMask) != 0)
+        {
+            throw new ArgumentException($"Flags 0x{(ulong)flags:X} contain bits that are not page flags (0x{(ulong)flags & ~LeafFlagMask:X}).", nameof(flags));
+        }
+
+        if (F.Unencodable(flags) is string reason)
+        {
+            throw new ArgumentException($"Flags {flags}: {reason}", nameof(flags));
+        }
     }
 }

@@ -1,5 +1,5 @@
 using FastReclaim.Paging;
-using static FastReclaim.Paging.PageTableFormat;
+using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
 
@@ -36,13 +36,23 @@ public sealed unsafe partial class AddressSpace
     /// <exception cref="OutOfMemoryException">The deposits cannot be allocated; nothing is changed.</exception>
     /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
     public int Collapse(ulong va, ulong length)
+        => _encoding switch
+        {
+            EntryEncoding.X64 => Collapse<X64Format>(va, length),
+            EntryEncoding.Arm64 => Collapse<Arm64Format>(va, length),
+            EntryEncoding.Arm64Lpa2 => Collapse<Arm64Lpa2Format>(va, length),
+            _ => Collapse<RiscV64Format>(va, length),
+        };
+
+    private int Collapse<F>(ulong va, ulong length)
+        where F : struct, IPageTableFormat
     {
         ulong last = CheckRange(va, length, EntrySpan(PmdLevel));
         ThrowIfDisposed();
         using WriterGuard guard = new(_epoch);
         int candidates = 0;
         TableReserve reserve = default;
-        CollapseIn(_root, _levels, 0, ulong.MaxValue, va, last, ref reserve, apply: false, ref candidates);
+        CollapseIn<F>(_root, _levels, 0, ulong.MaxValue, va, last, ref reserve, apply: false, ref candidates);
         if (candidates == 0)
         {
             return 0;
@@ -52,7 +62,7 @@ public sealed unsafe partial class AddressSpace
         int promoted = 0;
         try
         {
-            CollapseIn(_root, _levels, 0, ulong.MaxValue, va, last, ref reserve, apply: true, ref promoted);
+            CollapseIn<F>(_root, _levels, 0, ulong.MaxValue, va, last, ref reserve, apply: true, ref promoted);
         }
         finally
         {
@@ -66,25 +76,26 @@ public sealed unsafe partial class AddressSpace
     /// Visits the PTE tables of [<paramref name="first"/>, <paramref name="last"/>] below <paramref name="table"/>:
     /// counts the collapsible ones (a lock-free look), or with <paramref name="apply"/> collapses them.
     /// </summary>
-    private void CollapseIn(nint table, int level, ulong tableBase, ulong tableLast, ulong first, ulong last, ref TableReserve reserve, bool apply, ref int count)
+    private void CollapseIn<F>(nint table, int level, ulong tableBase, ulong tableLast, ulong first, ulong last, ref TableReserve reserve, bool apply, ref int count)
+        where F : struct, IPageTableFormat
     {
         int i0 = IndexOf(Math.Max(first, tableBase), level);
         int i1 = IndexOf(Math.Min(last, tableLast), level);
         for (int i = i0; i <= i1; i++)
         {
             ulong entry = ReadEntry(table, i);
-            if ((entry & PresentBit) == 0 || IsLeaf(entry, level))
+            if ((entry & PresentBit) == 0 || IsLeaf<F>(entry, level))
             {
                 continue;
             }
 
-            nint child = TableOf(entry);
+            nint child = TableOf<F>(entry);
             if (level - 1 > PteLevel)
             {
-                ulong childBase = EntryBase(tableBase, i, level);
-                CollapseIn(child, level - 1, childBase, childBase + EntrySpan(level) - 1, first, last, ref reserve, apply, ref count);
+                ulong childBase = EntryBase<F>(tableBase, i, level);
+                CollapseIn<F>(child, level - 1, childBase, childBase + EntrySpan(level) - 1, first, last, ref reserve, apply, ref count);
             }
-            else if (apply ? TryCollapse(table, i, child, ref reserve) : IsContiguousRun(child))
+            else if (apply ? TryCollapse<F>(table, i, child, ref reserve) : IsContiguousRun<F>(child))
             {
                 count++;
             }
@@ -92,20 +103,22 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>Collapses the PTE table hooked at <paramref name="pmd"/>[<paramref name="index"/>] if it is still hooked there and still eligible.</summary>
-    private bool TryCollapse(nint pmd, int index, nint pte, ref TableReserve reserve)
+    private bool TryCollapse<F>(nint pmd, int index, nint pte, ref TableReserve reserve)
+        where F : struct, IPageTableFormat
     {
         ref TableDescriptor pmdDescriptor = ref DescriptorOf(pmd);
         ref TableDescriptor pteDescriptor = ref DescriptorOf(pte);
         bool collapsed = false;
         TableLock.Enter(ref pmdDescriptor);
         ulong entry = ReadEntry(pmd, index);
-        if (!pmdDescriptor.IsDead && (entry & PresentBit) != 0 && !IsLeaf(entry, PmdLevel) && TableOf(entry) == pte)
+        if (!pmdDescriptor.IsDead && (entry & PresentBit) != 0 && !IsLeaf<F>(entry, PmdLevel) && TableOf<F>(entry) == pte)
         {
             TableLock.Enter(ref pteDescriptor);
-            if (pteDescriptor.PresentEntries == EntriesPerTable && IsContiguousRun(pte))
+            if (pteDescriptor.PresentEntries == EntriesPerTable && IsContiguousRun<F>(pte))
             {
                 // Entry 0 as the run was checked against (the table is locked: no writer changes it meanwhile).
-                WriteEntry(pmd, index, ReadEntry(pte, 0) | PageSizeBit);
+                ulong first = ReadEntry(pte, 0);
+                WriteEntry(pmd, index, Leaf<F>(F.LeafAddress(first), F.LeafAttributes(first), PmdLevel));
                 pteDescriptor.State |= TableDescriptor.Dead;
                 Interlocked.Decrement(ref _tables[PteLevel]);
                 Interlocked.Increment(ref _pendingTables);
@@ -128,11 +141,13 @@ public sealed unsafe partial class AddressSpace
 
     /// <summary>
     /// True when the PTE table maps 512 present pages of one 2 MiB-aligned, contiguous frame run with identical
-    /// flags: entry i equals entry 0 + i * 4 KiB (the SIMD compare of <see cref="PageScan.IsContiguousRun"/>).
+    /// flags: entry i equals entry 0 plus i times the format's step between 4 KiB frames (the SIMD compare of <see cref="PageScan.IsContiguousRun(nint, ulong, ulong)"/>).
     /// </summary>
-    private static bool IsContiguousRun(nint pte)
+    private static bool IsContiguousRun<F>(nint pte)
+        where F : struct, IPageTableFormat
     {
         ulong first = ReadEntry(pte, 0);
-        return (first & PresentBit) != 0 && (first & FrameMask & (EntrySpan(PmdLevel) - 1)) == 0 && PageScan.IsContiguousRun(pte, first);
+        return (first & PresentBit) != 0 && (F.LeafAddress(first) & (EntrySpan(PmdLevel) - 1)) == 0
+            && PageScan.IsContiguousRun(pte, first, F.EncodeAddress(PageBytes));
     }
 }

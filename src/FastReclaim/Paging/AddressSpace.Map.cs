@@ -1,5 +1,5 @@
 using FastReclaim.Paging;
-using static FastReclaim.Paging.PageTableFormat;
+using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
 
@@ -32,6 +32,26 @@ public sealed unsafe partial class AddressSpace
     /// </remarks>
     public void Map(ulong va, ulong pa, ulong length, PageFlags flags, LeafSize size = LeafSize.Size4K)
     {
+        switch (_encoding)
+        {
+            case EntryEncoding.X64:
+                Map<X64Format>(va, pa, length, flags, size);
+                break;
+            case EntryEncoding.Arm64:
+                Map<Arm64Format>(va, pa, length, flags, size);
+                break;
+            case EntryEncoding.Arm64Lpa2:
+                Map<Arm64Lpa2Format>(va, pa, length, flags, size);
+                break;
+            default:
+                Map<RiscV64Format>(va, pa, length, flags, size);
+                break;
+        }
+    }
+
+    private void Map<F>(ulong va, ulong pa, ulong length, PageFlags flags, LeafSize size)
+        where F : struct, IPageTableFormat
+    {
         int leafLevel = LeafLevel(size);
         ulong leafSpan = EntrySpan(leafLevel);
         ulong last = CheckRange(va, length, leafSpan);
@@ -40,20 +60,17 @@ public sealed unsafe partial class AddressSpace
             throw new ArgumentException($"Physical address 0x{pa:X} is not aligned to 0x{leafSpan:X} bytes.", nameof(pa));
         }
 
-        if (pa > MaxPhysicalAddress || length - 1 > MaxPhysicalAddress - pa)
+        if (pa > _maxPhysicalAddress || length - 1 > _maxPhysicalAddress - pa)
         {
-            throw new ArgumentOutOfRangeException(nameof(pa), pa, $"Physical range 0x{pa:X} + 0x{length:X} does not fit the frame field (physical addresses up to 0x{MaxPhysicalAddress:X}).");
+            throw new ArgumentOutOfRangeException(nameof(pa), pa, $"Physical range 0x{pa:X} + 0x{length:X} does not fit the frame field (physical addresses up to 0x{_maxPhysicalAddress:X}).");
         }
 
-        if (((ulong)flags & ~LeafFlagMask) != 0)
-        {
-            throw new ArgumentException($"Flags 0x{(ulong)flags:X} contain bits that are not page flags (0x{(ulong)flags & ~LeafFlagMask:X}).", nameof(flags));
-        }
+        CheckFlags<F>(flags);
 
         ThrowIfDisposed();
         using WriterGuard guard = new(_epoch);
         long tablesNeeded = 0;
-        if (PlanMap(_root, _levels, 0, ulong.MaxValue, va, last, leafLevel, ref tablesNeeded) is ulong mapped)
+        if (PlanMap<F>(_root, _levels, 0, ulong.MaxValue, va, last, leafLevel, ref tablesNeeded) is ulong mapped)
         {
             throw new ArgumentException($"Address 0x{mapped:X} in 0x{va:X}..0x{last + 1:X} is already mapped.", nameof(va));
         }
@@ -67,13 +84,13 @@ public sealed unsafe partial class AddressSpace
         ulong cursor = va;
         try
         {
-            MapReserved(va, pa, last, flags, leafLevel, ref reserve, ref cursor);
+            MapReserved<F>(va, pa, last, flags, leafLevel, ref reserve, ref cursor);
         }
         catch when (cursor != va)
         {
             // Only reached when a concurrent writer changed the range's tables (a conflicting leaf, or an unhooked table
             // whose replacement could not be allocated): take back the leaves this call wrote.
-            ZapRange(va, cursor - 1, ReclaimPolicy.None, trace: false);
+            ZapRange<F>(va, cursor - 1, ReclaimPolicy.None, trace: false);
             throw;
         }
         finally
@@ -83,16 +100,17 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>Writes the leaves of a checked Map, drawing new tables from <paramref name="reserve"/>; <paramref name="cursor"/> is the first address not yet mapped.</summary>
-    private void MapReserved(ulong va, ulong pa, ulong last, PageFlags flags, int leafLevel, ref TableReserve reserve, ref ulong cursor)
+    private void MapReserved<F>(ulong va, ulong pa, ulong last, PageFlags flags, int leafLevel, ref TableReserve reserve, ref ulong cursor)
+        where F : struct, IPageTableFormat
     {
         ulong leafSpan = EntrySpan(leafLevel);
-        ulong leafBits = (ulong)flags | PresentBit | (leafLevel == PteLevel ? 0 : PageSizeBit);
+        ulong leafBits = F.EncodeAttributes(flags) | F.LeafType(leafLevel);
         while (true)
         {
-            nint table = LockTableFor(cursor, leafLevel, ref reserve);
+            nint table = LockTableFor<F>(cursor, leafLevel, ref reserve);
             int first = IndexOf(cursor, leafLevel);
             int count = (int)Math.Min((ulong)(EntriesPerTable - first), ((last - cursor) / leafSpan) + 1);
-            if (table == 0 || !MakeRoomLocked(table, first, count))
+            if (table == 0 || !MakeRoomLocked<F>(table, first, count))
             {
                 if (table != 0)
                 {
@@ -106,7 +124,7 @@ public sealed unsafe partial class AddressSpace
             ulong physical = pa + (cursor - va);
             for (int i = 0; i < count; i++)
             {
-                WriteEntry(table, first + i, (physical + ((ulong)i * leafSpan)) | leafBits);
+                WriteEntry(table, first + i, F.EncodeAddress(physical + ((ulong)i * leafSpan)) | leafBits);
             }
 
             ref TableDescriptor descriptor = ref DescriptorOf(table);
@@ -138,14 +156,15 @@ public sealed unsafe partial class AddressSpace
     /// [<paramref name="first"/>, <paramref name="last"/>] (a conflict), else <see langword="null"/> with
     /// <paramref name="tablesNeeded"/> raised by the tables the leaves at <paramref name="leafLevel"/> still lack.
     /// </summary>
-    private ulong? PlanMap(nint table, int level, ulong tableBase, ulong tableLast, ulong first, ulong last, int leafLevel, ref long tablesNeeded)
+    private ulong? PlanMap<F>(nint table, int level, ulong tableBase, ulong tableLast, ulong first, ulong last, int leafLevel, ref long tablesNeeded)
+        where F : struct, IPageTableFormat
     {
         int i0 = IndexOf(Math.Max(first, tableBase), level);
         int i1 = IndexOf(Math.Min(last, tableLast), level);
         for (int i = i0; i <= i1; i++)
         {
             ulong entry = ReadEntry(table, i);
-            ulong entryBase = EntryBase(tableBase, i, level);
+            ulong entryBase = EntryBase<F>(tableBase, i, level);
             ulong entryLast = entryBase + EntrySpan(level) - 1;
             if ((entry & PresentBit) == 0)
             {
@@ -157,12 +176,12 @@ public sealed unsafe partial class AddressSpace
                 continue;
             }
 
-            if (IsLeaf(entry, level))
+            if (IsLeaf<F>(entry, level))
             {
                 return Math.Max(entryBase, first);
             }
 
-            if (PlanMap(TableOf(entry), level - 1, entryBase, entryLast, first, last, leafLevel, ref tablesNeeded) is ulong found)
+            if (PlanMap<F>(TableOf<F>(entry), level - 1, entryBase, entryLast, first, last, leafLevel, ref tablesNeeded) is ulong found)
             {
                 return found;
             }
@@ -252,7 +271,8 @@ public sealed unsafe partial class AddressSpace
     /// Walks to the table at <paramref name="level"/> that holds the entry for <paramref name="va"/>, allocating the
     /// missing tables above it, and returns it locked and live; 0 when a 2 MiB or 1 GiB leaf is in the way.
     /// </summary>
-    private nint LockTableFor(ulong va, int level, ref TableReserve reserve)
+    private nint LockTableFor<F>(ulong va, int level, ref TableReserve reserve)
+        where F : struct, IPageTableFormat
     {
     Retry:
         nint table = _root;
@@ -270,7 +290,7 @@ public sealed unsafe partial class AddressSpace
                 entry = ReadEntry(table, index);
                 if (!dead && (entry & PresentBit) == 0)
                 {
-                    entry = TableEntry(fresh);
+                    entry = TableEntry<F>(fresh);
                     WriteEntry(table, index, entry);
                     Interlocked.Increment(ref _tables[current - 1]);
                     Interlocked.Increment(ref _allocatedTables);
@@ -289,12 +309,12 @@ public sealed unsafe partial class AddressSpace
                 }
             }
 
-            if (IsLeaf(entry, current))
+            if (IsLeaf<F>(entry, current))
             {
                 return 0;
             }
 
-            table = TableOf(entry);
+            table = TableOf<F>(entry);
         }
 
         ref TableDescriptor target = ref DescriptorOf(table);
@@ -312,12 +332,13 @@ public sealed unsafe partial class AddressSpace
     /// Checks that entries <paramref name="first"/>.. of a locked table are free for new leaves. An entry that
     /// references a table holding no leaf (left by zaps) is freed to make room; a leaf is a conflict.
     /// </summary>
-    private bool MakeRoomLocked(nint table, int first, int count)
+    private bool MakeRoomLocked<F>(nint table, int first, int count)
+        where F : struct, IPageTableFormat
     {
         for (int i = first; i < first + count; i++)
         {
             ulong entry = ReadEntry(table, i);
-            if ((entry & PresentBit) != 0 && (IsLeaf(entry, DescriptorOf(table).Level) || !TryFreeEmptySubtreeLocked(table, i, TableOf(entry))))
+            if ((entry & PresentBit) != 0 && (IsLeaf<F>(entry, DescriptorOf(table).Level) || !TryFreeEmptySubtreeLocked<F>(table, i, TableOf<F>(entry))))
             {
                 return false;
             }
@@ -330,7 +351,8 @@ public sealed unsafe partial class AddressSpace
     /// Unhooks <paramref name="child"/> and every table below it when none of them holds a leaf. The caller holds
     /// the lock of <paramref name="parent"/>; locks are taken top-down along one path (the lock order).
     /// </summary>
-    private bool TryFreeEmptySubtreeLocked(nint parent, int index, nint child)
+    private bool TryFreeEmptySubtreeLocked<F>(nint parent, int index, nint child)
+        where F : struct, IPageTableFormat
     {
         ref TableDescriptor descriptor = ref DescriptorOf(child);
         TableLock.Enter(ref descriptor);
@@ -340,7 +362,7 @@ public sealed unsafe partial class AddressSpace
             for (int i = 0; i < EntriesPerTable && empty; i++)
             {
                 ulong entry = ReadEntry(child, i);
-                empty = (entry & PresentBit) == 0 || (!IsLeaf(entry, descriptor.Level) && TryFreeEmptySubtreeLocked(child, i, TableOf(entry)));
+                empty = (entry & PresentBit) == 0 || (!IsLeaf<F>(entry, descriptor.Level) && TryFreeEmptySubtreeLocked<F>(child, i, TableOf<F>(entry)));
             }
         }
 

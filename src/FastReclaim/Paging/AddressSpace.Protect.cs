@@ -1,5 +1,5 @@
 using FastReclaim.Paging;
-using static FastReclaim.Paging.PageTableFormat;
+using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
 
@@ -16,30 +16,48 @@ public sealed unsafe partial class AddressSpace
     /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
     public void Protect(ulong va, ulong length, PageFlags flags)
     {
-        ulong last = CheckRange(va, length, PageBytes);
-        if (((ulong)flags & ~LeafFlagMask) != 0)
+        switch (_encoding)
         {
-            throw new ArgumentException($"Flags 0x{(ulong)flags:X} contain bits that are not page flags (0x{(ulong)flags & ~LeafFlagMask:X}).", nameof(flags));
+            case EntryEncoding.X64:
+                Protect<X64Format>(va, length, flags);
+                break;
+            case EntryEncoding.Arm64:
+                Protect<Arm64Format>(va, length, flags);
+                break;
+            case EntryEncoding.Arm64Lpa2:
+                Protect<Arm64Lpa2Format>(va, length, flags);
+                break;
+            default:
+                Protect<RiscV64Format>(va, length, flags);
+                break;
         }
+    }
+
+    private void Protect<F>(ulong va, ulong length, PageFlags flags)
+        where F : struct, IPageTableFormat
+    {
+        ulong last = CheckRange(va, length, PageBytes);
+        CheckFlags<F>(flags);
 
         ThrowIfDisposed();
         using EpochGuard guard = _epoch.Enter();
-        SplitEdges(va, last);
-        var op = new ProtectOp((ulong)flags | PresentBit);
-        WalkRange(ref op, va, last);
+        SplitEdges<F>(va, last);
+        var op = new ProtectOp<F>(F.EncodeAttributes(flags));
+        WalkRange<F, ProtectOp<F>>(ref op, va, last);
     }
 
     /// <summary>Protect as a range operation: rewrites the flags of the leaves, keeps every table.</summary>
-    private readonly struct ProtectOp(ulong flags) : IRangeOp
+    private readonly struct ProtectOp<F>(ulong attributes) : IRangeOp
+        where F : struct, IPageTableFormat
     {
         public void ChangeLeaves(nint table, int level, int first, int last)
         {
             for (int i = first; i <= last; i++)
             {
                 ulong entry = ReadEntry(table, i);
-                if ((entry & PresentBit) != 0 && IsLeaf(entry, level))
+                if ((entry & PresentBit) != 0 && IsLeaf<F>(entry, level))
                 {
-                    WriteEntry(table, i, (entry & (FrameMask | PageSizeBit)) | flags);
+                    WriteEntry(table, i, Leaf<F>(F.LeafAddress(entry), attributes, level));
                 }
             }
         }

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using FastReclaim.Paging;
-using static FastReclaim.Paging.PageTableFormat;
+using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
 
@@ -9,7 +9,7 @@ public sealed unsafe partial class AddressSpace
 {
     /// <summary>
     /// What a range operation (<see cref="Protect"/>, <see cref="Unmap(ulong, ulong, ulong, ulong)"/>,
-    /// <see cref="Zap"/>) does at the places <see cref="WalkRange{TOp}(ref TOp, ulong, ulong)"/> takes it to.
+    /// <see cref="Zap"/>) does at the places <see cref="WalkRange{F, TOp}(ref TOp, ulong, ulong)"/> takes it to.
     /// </summary>
     /// <remarks>
     /// Implemented by structs and used as a generic constraint, so the JIT compiles one walk per operation with
@@ -41,9 +41,10 @@ public sealed unsafe partial class AddressSpace
     /// Walks [<paramref name="first"/>, <paramref name="last"/>] from the root for <paramref name="op"/>. The caller is
     /// inside an epoch guard, which keeps every table the walk reaches allocated.
     /// </summary>
-    private void WalkRange<TOp>(ref TOp op, ulong first, ulong last)
+    private void WalkRange<F, TOp>(ref TOp op, ulong first, ulong last)
+        where F : struct, IPageTableFormat
         where TOp : struct, IRangeOp
-        => WalkRange(ref op, _root, _levels, 0, ulong.MaxValue, first, last);
+        => WalkRange<F, TOp>(ref op, _root, _levels, 0, ulong.MaxValue, first, last);
 
     /// <summary>
     /// Walks the part of [<paramref name="first"/>, <paramref name="last"/>] that lies in <paramref name="table"/>
@@ -56,7 +57,8 @@ public sealed unsafe partial class AddressSpace
     /// changed only under the lock of their table, after checking it is not dead; a dead table has no leaves left,
     /// so it is skipped.
     /// </remarks>
-    private void WalkRange<TOp>(ref TOp op, nint table, int level, ulong tableBase, ulong tableLast, ulong first, ulong last)
+    private void WalkRange<F, TOp>(ref TOp op, nint table, int level, ulong tableBase, ulong tableLast, ulong first, ulong last)
+        where F : struct, IPageTableFormat
         where TOp : struct, IRangeOp
     {
         Debug.Assert(level > PteLevel, "PTE tables are walked by WalkPteTable");
@@ -71,22 +73,22 @@ public sealed unsafe partial class AddressSpace
                 continue;
             }
 
-            if (IsLeaf(entry, level))
+            if (IsLeaf<F>(entry, level))
             {
                 leaves = true;
                 continue;
             }
 
-            ulong childBase = EntryBase(tableBase, i, level);
+            ulong childBase = EntryBase<F>(tableBase, i, level);
             ulong childLast = childBase + EntrySpan(level) - 1;
-            nint child = TableOf(entry);
+            nint child = TableOf<F>(entry);
             if (level - 1 == PteLevel)
             {
-                WalkPteTable(ref op, table, i, child, childBase, childLast, first, last);
+                WalkPteTable<F, TOp>(ref op, table, i, child, childBase, childLast, first, last);
             }
             else
             {
-                WalkRange(ref op, child, level - 1, childBase, childLast, first, last);
+                WalkRange<F, TOp>(ref op, child, level - 1, childBase, childLast, first, last);
             }
 
             op.TableDone(table, i, child, level - 1, childBase, childLast);
@@ -107,7 +109,8 @@ public sealed unsafe partial class AddressSpace
 
     /// <summary>Locks a PTE table and hands its part of the range to <paramref name="op"/>; a dead table is skipped.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void WalkPteTable<TOp>(ref TOp op, nint pmd, int index, nint pte, ulong pteBase, ulong pteLast, ulong first, ulong last)
+    private void WalkPteTable<F, TOp>(ref TOp op, nint pmd, int index, nint pte, ulong pteBase, ulong pteLast, ulong first, ulong last)
+        where F : struct, IPageTableFormat
         where TOp : struct, IRangeOp
     {
         ref TableDescriptor descriptor = ref DescriptorOf(pte);

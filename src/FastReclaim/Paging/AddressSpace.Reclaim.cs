@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using FastReclaim.Diagnostics;
 using FastReclaim.Paging;
-using static FastReclaim.Paging.PageTableFormat;
+using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
 
@@ -39,7 +39,8 @@ public sealed unsafe partial class AddressSpace
     /// A zap's decision for a PTE table whose leaves in the range it has just cleared, with the table's lock held:
     /// reclaim it (fast path, else slow path) or keep it. Releases the table's lock; true when the table was unhooked.
     /// </summary>
-    private bool ReclaimPteTableLocked(nint pmd, int index, nint pte, ref TableDescriptor descriptor, ulong pteBase, bool wholeSpan, ReclaimPolicy policy, bool trace)
+    private bool ReclaimPteTableLocked<F>(nint pmd, int index, nint pte, ref TableDescriptor descriptor, ulong pteBase, bool wholeSpan, ReclaimPolicy policy, bool trace)
+        where F : struct, IPageTableFormat
     {
         if (!ShouldTryReclaim(policy, wholeSpan, descriptor.PresentEntries))
         {
@@ -53,7 +54,7 @@ public sealed unsafe partial class AddressSpace
         ref TableDescriptor parent = ref DescriptorOf(pmd);
         if (TableLock.TryEnter(ref parent))
         {
-            Debug.Assert(!parent.IsDead && TableOf(ReadEntry(pmd, index)) == pte, "a live table stays hooked where it was found");
+            Debug.Assert(!parent.IsDead && TableOf<F>(ReadEntry(pmd, index)) == pte, "a live table stays hooked where it was found");
             UnhookLocked(pmd, index, pte, ref descriptor);
             TableLock.Exit(ref parent);
             TableLock.Exit(ref descriptor);
@@ -63,7 +64,7 @@ public sealed unsafe partial class AddressSpace
 
         // Slow path: drop our lock, take both in order and re-check.
         TableLock.Exit(ref descriptor);
-        bool unhooked = TryUnhookEmpty(pmd, index, pte);
+        bool unhooked = TryUnhookEmpty<F>(pmd, index, pte);
         TraceDecision(trace, pteBase, PteLevel, unhooked ? ReclaimDecision.Reclaimed : ReclaimDecision.KeptNotEmpty);
         return unhooked;
     }
@@ -72,9 +73,10 @@ public sealed unsafe partial class AddressSpace
     /// Eager's reclaim of an upper table (PMD or above) at <paramref name="parent"/>[<paramref name="index"/>] that a
     /// zap may have left empty: a lock-free scan as a filter, then the slow path. No lock is held.
     /// </summary>
-    private bool TryReclaimUpperTable(nint parent, int index, nint child, int childLevel, ulong childBase, bool trace)
+    private bool TryReclaimUpperTable<F>(nint parent, int index, nint child, int childLevel, ulong childBase, bool trace)
+        where F : struct, IPageTableFormat
     {
-        if (childLevel == PteLevel || !PageScan.IsZero(child) || !TryUnhookEmpty(parent, index, child))
+        if (childLevel == PteLevel || !PageScan.IsZero(child) || !TryUnhookEmpty<F>(parent, index, child))
         {
             return false;
         }
@@ -90,7 +92,8 @@ public sealed unsafe partial class AddressSpace
     /// <returns>True when this call unhooked <paramref name="child"/>; false when it is not empty, or no longer
     /// hooked at <paramref name="parent"/>[<paramref name="index"/>] (another writer changed or unhooked it).</returns>
     /// <remarks>The caller holds no table lock.</remarks>
-    private bool TryUnhookEmpty(nint parent, int index, nint child)
+    private bool TryUnhookEmpty<F>(nint parent, int index, nint child)
+        where F : struct, IPageTableFormat
     {
         ref TableDescriptor parentDescriptor = ref DescriptorOf(parent);
         ref TableDescriptor childDescriptor = ref DescriptorOf(child);
@@ -98,7 +101,7 @@ public sealed unsafe partial class AddressSpace
         try
         {
             ulong entry = ReadEntry(parent, index);
-            if (parentDescriptor.IsDead || (entry & PresentBit) == 0 || IsLeaf(entry, parentDescriptor.Level) || TableOf(entry) != child)
+            if (parentDescriptor.IsDead || (entry & PresentBit) == 0 || IsLeaf<F>(entry, parentDescriptor.Level) || TableOf<F>(entry) != child)
             {
                 return false;
             }

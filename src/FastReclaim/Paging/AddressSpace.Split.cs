@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using FastReclaim.Paging;
-using static FastReclaim.Paging.PageTableFormat;
+using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
 
@@ -40,11 +40,12 @@ public sealed unsafe partial class AddressSpace
     /// either splits what it must or throws an <see cref="OutOfMemoryException"/> with nothing changed.
     /// The caller is inside a guard.
     /// </summary>
-    private void SplitEdges(ulong first, ulong last)
+    private void SplitEdges<F>(ulong first, ulong last)
+        where F : struct, IPageTableFormat
     {
         // One walk per edge when nothing is cut (the common case): the same cost as the old refusal's check.
-        bool cutsFirst = Cuts(first, first, out long firstTables);
-        bool cutsLast = Cuts(last, last + 1, out long lastTables);
+        bool cutsFirst = Cuts<F>(first, first, out long firstTables);
+        bool cutsLast = Cuts<F>(last, last + 1, out long lastTables);
         if (!cutsFirst && !cutsLast)
         {
             return;
@@ -55,12 +56,12 @@ public sealed unsafe partial class AddressSpace
         {
             if (cutsFirst)
             {
-                SplitEdge(first, first, ref reserve);
+                SplitEdge<F>(first, first, ref reserve);
             }
 
             if (cutsLast)
             {
-                SplitEdge(last, last + 1, ref reserve);
+                SplitEdge<F>(last, last + 1, ref reserve);
             }
         }
         finally
@@ -75,10 +76,11 @@ public sealed unsafe partial class AddressSpace
     /// does not cut takes: a PMD table for a 1 GiB leaf (and under the Linux policy a deposit for each of its 2 MiB
     /// leaves), a PTE table for a 2 MiB leaf unless a deposit supplies it.
     /// </summary>
-    private bool Cuts(ulong inside, ulong boundary, out long tables)
+    private bool Cuts<F>(ulong inside, ulong boundary, out long tables)
+        where F : struct, IPageTableFormat
     {
         tables = 0;
-        if (!FindLeaf(inside, out _, out _, out int level) || level == PteLevel || (boundary & (EntrySpan(level) - 1)) == 0)
+        if (!FindLeaf<F>(inside, out _, out _, out int level) || level == PteLevel || (boundary & (EntrySpan(level) - 1)) == 0)
         {
             return false;
         }
@@ -90,11 +92,12 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>Splits the leaf that maps <paramref name="inside"/> until <paramref name="boundary"/> no longer cuts a leaf.</summary>
-    private void SplitEdge(ulong inside, ulong boundary, ref TableReserve reserve)
+    private void SplitEdge<F>(ulong inside, ulong boundary, ref TableReserve reserve)
+        where F : struct, IPageTableFormat
     {
-        while (FindLeaf(inside, out nint table, out int index, out int level) && level > PteLevel && (boundary & (EntrySpan(level) - 1)) != 0)
+        while (FindLeaf<F>(inside, out nint table, out int index, out int level) && level > PteLevel && (boundary & (EntrySpan(level) - 1)) != 0)
         {
-            SplitLeaf(table, index, level, ref reserve);
+            SplitLeaf<F>(table, index, level, ref reserve);
         }
     }
 
@@ -104,7 +107,8 @@ public sealed unsafe partial class AddressSpace
     /// before the lock (so an allocation that fails changes nothing and strands no lock); if under the lock the entry
     /// is no longer that leaf (another writer got there first), it goes back and nothing changes.
     /// </summary>
-    private void SplitLeaf(nint table, int index, int level, ref TableReserve reserve)
+    private void SplitLeaf<F>(nint table, int index, int level, ref TableReserve reserve)
+        where F : struct, IPageTableFormat
     {
         int childLevel = level - 1;
         nint child = 0;
@@ -117,16 +121,16 @@ public sealed unsafe partial class AddressSpace
         ref TableDescriptor descriptor = ref DescriptorOf(table);
         TableLock.Enter(ref descriptor);
         ulong entry = ReadEntry(table, index);
-        bool split = !descriptor.IsDead && (entry & PresentBit) != 0 && IsLeaf(entry, level);
+        bool split = !descriptor.IsDead && (entry & PresentBit) != 0 && IsLeaf<F>(entry, level);
         if (split)
         {
-            ulong frame = entry & FrameMask;
-            ulong bits = (entry & ~(FrameMask | PageSizeBit)) | (childLevel > PteLevel ? PageSizeBit : 0);
+            ulong frame = F.LeafAddress(entry);
+            ulong bits = F.LeafAttributes(entry) | F.LeafType(childLevel);
             ulong span = EntrySpan(childLevel);
             for (int i = 0; i < EntriesPerTable; i++)
             {
                 // Plain stores: no reader can reach the table until the release store below publishes it.
-                ((ulong*)child)[i] = (frame + ((ulong)i * span)) | bits;
+                ((ulong*)child)[i] = F.EncodeAddress(frame + ((ulong)i * span)) | bits;
             }
 
             if (childLevel == PteLevel)
@@ -134,7 +138,7 @@ public sealed unsafe partial class AddressSpace
                 DescriptorOf(child).PresentEntries = EntriesPerTable;
             }
 
-            WriteEntry(table, index, TableEntry(child));
+            WriteEntry(table, index, TableEntry<F>(child));
             if (!withdrawn)
             {
                 Interlocked.Increment(ref _tables[childLevel]);
@@ -167,7 +171,8 @@ public sealed unsafe partial class AddressSpace
     /// The leaf that maps <paramref name="va"/>, if any: the table that holds it, its index there and its level
     /// (a reader's walk; the caller is inside a guard).
     /// </summary>
-    private bool FindLeaf(ulong va, out nint table, out int index, out int level)
+    private bool FindLeaf<F>(ulong va, out nint table, out int index, out int level)
+        where F : struct, IPageTableFormat
     {
         table = _root;
         for (level = _levels; ; level--)
@@ -179,12 +184,12 @@ public sealed unsafe partial class AddressSpace
                 return false;
             }
 
-            if (IsLeaf(entry, level))
+            if (IsLeaf<F>(entry, level))
             {
                 return true;
             }
 
-            table = TableOf(entry);
+            table = TableOf<F>(entry);
         }
     }
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using FastReclaim.Diagnostics;
-using static FastReclaim.Paging.PageTableFormat;
+using FastReclaim.Paging;
+using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
 
@@ -14,6 +15,16 @@ public sealed unsafe partial class AddressSpace
     /// <returns>Tables scanned and reclaimed.</returns>
     /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
     public SweepResult Sweep()
+        => _encoding switch
+        {
+            EntryEncoding.X64 => Sweep<X64Format>(),
+            EntryEncoding.Arm64 => Sweep<Arm64Format>(),
+            EntryEncoding.Arm64Lpa2 => Sweep<Arm64Lpa2Format>(),
+            _ => Sweep<RiscV64Format>(),
+        };
+
+    private SweepResult Sweep<F>()
+        where F : struct, IPageTableFormat
     {
         ThrowIfDisposed();
         long started = Stopwatch.GetTimestamp();
@@ -21,7 +32,7 @@ public sealed unsafe partial class AddressSpace
         long reclaimed = 0;
         using (WriterGuard guard = new(_epoch))
         {
-            SweepTable(_root, _levels, ref scanned, ref reclaimed);
+            SweepTable<F>(_root, _levels, ref scanned, ref reclaimed);
         }
 
         Interlocked.Add(ref _reclaimedTables, reclaimed);
@@ -29,25 +40,26 @@ public sealed unsafe partial class AddressSpace
         return new SweepResult(scanned, reclaimed);
     }
 
-    private void SweepTable(nint table, int level, ref long scanned, ref long reclaimed)
+    private void SweepTable<F>(nint table, int level, ref long scanned, ref long reclaimed)
+        where F : struct, IPageTableFormat
     {
         if (level == PmdLevel)
         {
-            SweepPteTables(table, ref scanned, ref reclaimed);
+            SweepPteTables<F>(table, ref scanned, ref reclaimed);
             return;
         }
 
         for (int i = 0; i < EntriesPerTable; i++)
         {
             ulong entry = ReadEntry(table, i);
-            if ((entry & PresentBit) == 0 || IsLeaf(entry, level))
+            if ((entry & PresentBit) == 0 || IsLeaf<F>(entry, level))
             {
                 continue;
             }
 
-            nint child = TableOf(entry);
-            SweepTable(child, level - 1, ref scanned, ref reclaimed);
-            if (_policy == ReclaimPolicy.Eager && PageScan.IsZero(child) && TryUnhookEmpty(table, i, child))
+            nint child = TableOf<F>(entry);
+            SweepTable<F>(child, level - 1, ref scanned, ref reclaimed);
+            if (_policy == ReclaimPolicy.Eager && PageScan.IsZero(child) && TryUnhookEmpty<F>(table, i, child))
             {
                 reclaimed++;
             }
@@ -55,7 +67,8 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>Batch-scans the PTE tables of one PMD table (<see cref="PageScan.FindZeroPages"/>) and unhooks the empty ones.</summary>
-    private void SweepPteTables(nint pmd, ref long scanned, ref long reclaimed)
+    private void SweepPteTables<F>(nint pmd, ref long scanned, ref long reclaimed)
+        where F : struct, IPageTableFormat
     {
         Span<nint> tables = stackalloc nint[EntriesPerTable];
         Span<int> indexes = stackalloc int[EntriesPerTable];
@@ -64,10 +77,10 @@ public sealed unsafe partial class AddressSpace
         for (int i = 0; i < EntriesPerTable; i++)
         {
             ulong entry = ReadEntry(pmd, i);
-            if ((entry & PresentBit) != 0 && !IsLeaf(entry, PmdLevel))
+            if ((entry & PresentBit) != 0 && !IsLeaf<F>(entry, PmdLevel))
             {
                 indexes[count] = i;
-                tables[count++] = TableOf(entry);
+                tables[count++] = TableOf<F>(entry);
             }
         }
 
@@ -78,7 +91,7 @@ public sealed unsafe partial class AddressSpace
         for (int k = 0; k < emptyCount; k++)
         {
             int j = empty[k];
-            if (TryUnhookEmpty(pmd, indexes[j], tables[j]))
+            if (TryUnhookEmpty<F>(pmd, indexes[j], tables[j]))
             {
                 reclaimed++;
             }

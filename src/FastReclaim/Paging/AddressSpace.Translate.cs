@@ -1,7 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
-using static FastReclaim.Paging.PageTableFormat;
+using FastReclaim.Paging;
+using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
 
@@ -9,19 +10,6 @@ public sealed unsafe partial class AddressSpace
 {
     /// <summary>Offset bits of an address inside its 4 KiB page.</summary>
     private const ulong PageOffsetMask = PageAllocator.PageSize - 1;
-
-    /// <summary>
-    /// The frame of an entry that references a table: everything above the flags. Equal to
-    /// <c>entry &amp; FrameMask</c> for such an entry, because only <see cref="TableEntry"/> writes one (a physical
-    /// address below 2^52 with <see cref="TableEntryFlags"/>, so bits 52–63 are clear: no NX, no software bit), and
-    /// the CPU's own walk of the tables (a KVM guest) sets only Accessed and Dirty, bits 5 and 6. The AND then
-    /// takes a sign-extended 32-bit immediate instead of a 64-bit constant the JIT would rematerialise at every
-    /// level; a leaf's frame still goes through <see cref="FrameMask"/>, since a leaf may carry NX.
-    /// </summary>
-    private const ulong TableFrameMask = ~PageOffsetMask;
-
-    /// <summary>Present and page-size bits: an upper-level entry that references a table has exactly <see cref="PresentBit"/> of the two.</summary>
-    private const ulong PresentOrLeaf = PresentBit | PageSizeBit;
 
     /// <summary>Translates a virtual address the way the CPU's page walk would, with no lock.</summary>
     /// <param name="va">Any address; a non-canonical one is simply not mapped.</param>
@@ -36,7 +24,9 @@ public sealed unsafe partial class AddressSpace
 
         // No try/finally: the walk cannot throw, and without the handler the JIT keeps the whole call lean.
         EpochGuard guard = _epoch.Enter();
-        bool mapped = Walk(_root, _physicalToPointer, _levels, va, out pa, out flags);
+        bool mapped = _encoding == EntryEncoding.X64
+            ? Walk<X64Format>(_root, _physicalToPointer, _levels, va, out pa, out flags)
+            : WalkOtherFormat(va, out pa, out flags);
         guard.Dispose();
         return mapped;
     }
@@ -66,7 +56,9 @@ public sealed unsafe partial class AddressSpace
 
         ThrowIfDisposed();
         reader.Enter();
-        bool mapped = Walk(_root, _physicalToPointer, _levels, va, out pa, out flags);
+        bool mapped = _encoding == EntryEncoding.X64
+            ? Walk<X64Format>(_root, _physicalToPointer, _levels, va, out pa, out flags)
+            : WalkOtherFormat(va, out pa, out flags);
         reader.Exit();
         return mapped;
     }
@@ -87,23 +79,57 @@ public sealed unsafe partial class AddressSpace
 
         ThrowIfDisposed();
         using EpochGuard guard = _epoch.Enter();
+        ref ulong results = ref MemoryMarshal.GetReference(pas);
+        return _encoding switch
+        {
+            EntryEncoding.X64 => WalkBatch<X64Format>(vas, ref results),
+            EntryEncoding.Arm64 => WalkBatch<Arm64Format>(vas, ref results),
+            EntryEncoding.Arm64Lpa2 => WalkBatch<Arm64Lpa2Format>(vas, ref results),
+            _ => WalkBatch<RiscV64Format>(vas, ref results),
+        };
+    }
 
+    /// <summary>
+    /// <see cref="Walk"/> for the formats other than x86-64, out of line so that the x86-64 walk inlined into
+    /// <see cref="TryTranslate(ulong, out ulong, out PageFlags)"/> pays one test of the format and nothing else.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool WalkOtherFormat(ulong va, out ulong pa, out PageFlags flags) => _encoding switch
+    {
+        EntryEncoding.Arm64 => Walk<Arm64Format>(_root, _physicalToPointer, _levels, va, out pa, out flags),
+        EntryEncoding.Arm64Lpa2 => Walk<Arm64Lpa2Format>(_root, _physicalToPointer, _levels, va, out pa, out flags),
+        _ => Walk<RiscV64Format>(_root, _physicalToPointer, _levels, va, out pa, out flags),
+    };
+
+    /// <summary><see cref="TranslateMany"/>'s walks in format <typeparamref name="F"/>; the caller is inside a guard.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int WalkBatch<F>(ReadOnlySpan<ulong> vas, ref ulong results)
+        where F : struct, IPageTableFormat
+    {
         // Pipelined only where it pays: a batch long enough to fill the pipeline, over more PTE tables than the caches
         // hold (a plain read of the count: any recent value will do for choosing). The pipeline is a method of its
         // own, so that its code does not crowd the registers of the plain loops inlined here.
-        ref ulong results = ref MemoryMarshal.GetReference(pas);
         if (vas.Length > PipelineMinimum && _tables[PteLevel] > CacheResidentPteTables)
         {
-            return _levels == FiveLevels
-                ? WalkPipelined<FiveLevelWalk>(_root, _physicalToPointer, vas, ref results)
-                : WalkPipelined<FourLevelWalk>(_root, _physicalToPointer, vas, ref results);
+            return _levels == FiveLevels ? WalkPipelined<F, FiveLevelWalk>(_root, _physicalToPointer, vas, ref results)
+                : HasThreeLevels<F>(_levels) ? WalkPipelined<F, ThreeLevelWalk>(_root, _physicalToPointer, vas, ref results)
+                : WalkPipelined<F, FourLevelWalk>(_root, _physicalToPointer, vas, ref results);
         }
 
         // One loop per depth, so the depth test and the canonical width fold into constants.
-        return _levels == FiveLevels
-            ? WalkEach(_root, _physicalToPointer, FiveLevels, vas, ref results)
-            : WalkEach(_root, _physicalToPointer, FourLevels, vas, ref results);
+        return _levels == FiveLevels ? WalkEach<F>(_root, _physicalToPointer, FiveLevels, vas, ref results)
+            : HasThreeLevels<F>(_levels) ? WalkEach<F>(_root, _physicalToPointer, ThreeLevels, vas, ref results)
+            : WalkEach<F>(_root, _physicalToPointer, FourLevels, vas, ref results);
     }
+
+    /// <summary>
+    /// True when <paramref name="levels"/> is 3, which only the Arm64 and RISC-V formats allow: for x86-64 the JIT
+    /// folds the test to false, so its walks have no three-level branch.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool HasThreeLevels<F>(int levels)
+        where F : struct, IPageTableFormat
+        => F.Format != PageTableFormat.X64 && levels == ThreeLevels;
 
     /// <summary>
     /// Batches up to this long are walked one address after the other (<see cref="WalkEach"/>): a pipeline
@@ -131,6 +157,11 @@ public sealed unsafe partial class AddressSpace
         static abstract int Levels { get; }
     }
 
+    private readonly struct ThreeLevelWalk : IWalkDepth
+    {
+        public static int Levels => ThreeLevels;
+    }
+
     private readonly struct FourLevelWalk : IWalkDepth
     {
         public static int Levels => FourLevels;
@@ -148,13 +179,14 @@ public sealed unsafe partial class AddressSpace
     /// the stores into <paramref name="pas"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int WalkEach(nint root, ulong toPointer, int levels, ReadOnlySpan<ulong> vas, ref ulong pas)
+    private static int WalkEach<F>(nint root, ulong toPointer, int levels, ReadOnlySpan<ulong> vas, ref ulong pas)
+        where F : struct, IPageTableFormat
     {
         // Counts the misses, not the hits: the count then costs nothing on the mapped path.
         int missing = 0;
         for (int i = 0; i < vas.Length; i++)
         {
-            if (!Walk(root, toPointer, levels, vas[i], out Unsafe.Add(ref pas, i), out _))
+            if (!Walk<F>(root, toPointer, levels, vas[i], out Unsafe.Add(ref pas, i), out _))
             {
                 missing++;
             }
@@ -179,7 +211,8 @@ public sealed unsafe partial class AddressSpace
     /// unhooked for reclaim), as a single walk that reached the table just before it changed would.
     /// </remarks>
     [SkipLocalsInit] // the ring is written before it is read
-    private static int WalkPipelined<TDepth>(nint root, ulong toPointer, ReadOnlySpan<ulong> vas, ref ulong pas)
+    private static int WalkPipelined<F, TDepth>(nint root, ulong toPointer, ReadOnlySpan<ulong> vas, ref ulong pas)
+        where F : struct, IPageTableFormat
         where TDepth : struct, IWalkDepth
     {
         // The fill below needs vas.Length >= PrefetchDistance: the caller's PipelineMinimum.
@@ -191,20 +224,20 @@ public sealed unsafe partial class AddressSpace
         int i = 0;
         for (; i < PrefetchDistance; i++)
         {
-            Unsafe.Add(ref parked, i) = StartWalk(root, toPointer, levels, Unsafe.Add(ref va, i), ref Unsafe.Add(ref pas, i), ref missing);
+            Unsafe.Add(ref parked, i) = StartWalk<F>(root, toPointer, levels, Unsafe.Add(ref va, i), ref Unsafe.Add(ref pas, i), ref missing);
         }
 
         for (; i < vas.Length; i++)
         {
             ref nint slot = ref Unsafe.Add(ref parked, i & (PrefetchDistance - 1));
             int finished = i - PrefetchDistance;
-            FinishWalk(slot, Unsafe.Add(ref va, finished), ref Unsafe.Add(ref pas, finished), ref missing);
-            slot = StartWalk(root, toPointer, levels, Unsafe.Add(ref va, i), ref Unsafe.Add(ref pas, i), ref missing);
+            FinishWalk<F>(slot, Unsafe.Add(ref va, finished), ref Unsafe.Add(ref pas, finished), ref missing);
+            slot = StartWalk<F>(root, toPointer, levels, Unsafe.Add(ref va, i), ref Unsafe.Add(ref pas, i), ref missing);
         }
 
         for (int finished = vas.Length - PrefetchDistance; finished < vas.Length; finished++)
         {
-            FinishWalk(Unsafe.Add(ref parked, finished & (PrefetchDistance - 1)), Unsafe.Add(ref va, finished), ref Unsafe.Add(ref pas, finished), ref missing);
+            FinishWalk<F>(Unsafe.Add(ref parked, finished & (PrefetchDistance - 1)), Unsafe.Add(ref va, finished), ref Unsafe.Add(ref pas, finished), ref missing);
         }
 
         return vas.Length - missing;
@@ -215,9 +248,10 @@ public sealed unsafe partial class AddressSpace
     /// upper-level entry decides the walk, whose result is then stored in <paramref name="pa"/> (a miss counted).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static nint StartWalk(nint root, ulong toPointer, int levels, ulong va, ref ulong pa, ref int missing)
+    private static nint StartWalk<F>(nint root, ulong toPointer, int levels, ulong va, ref ulong pa, ref int missing)
+        where F : struct, IPageTableFormat
     {
-        ulong* pte = WalkToPte(root, toPointer, levels, va, out ulong entry, out int level);
+        ulong* pte = WalkToPte<F>(root, toPointer, levels, va, out ulong entry, out int level);
         if (pte != null)
         {
             if (Sse.IsSupported)
@@ -225,7 +259,7 @@ public sealed unsafe partial class AddressSpace
                 Sse.Prefetch0(pte);
             }
         }
-        else if (!LargeLeaf(entry, va, level, out pa, out _))
+        else if (!LargeLeaf<F>(entry, va, level, out pa, out _))
         {
             missing++;
         }
@@ -242,9 +276,10 @@ public sealed unsafe partial class AddressSpace
 
     /// <summary>The second part of a pipelined walk: reads the parked PTE (when the walk got that far) into <paramref name="pa"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void FinishWalk(nint pte, ulong va, ref ulong pa, ref int missing)
+    private static void FinishWalk<F>(nint pte, ulong va, ref ulong pa, ref int missing)
+        where F : struct, IPageTableFormat
     {
-        if (pte != 0 && !PteLeaf(Volatile.Read(ref *(ulong*)pte), va, out pa, out _))
+        if (pte != 0 && !PteLeaf<F>(Volatile.Read(ref *(ulong*)pte), va, out pa, out _))
         {
             missing++;
         }
@@ -255,54 +290,67 @@ public sealed unsafe partial class AddressSpace
     /// section, which keeps every table the walk reaches allocated.
     /// </summary>
     /// <remarks>
-    /// Unrolled over the four levels every space has (a fifth is one more step in front), with constant shifts,
-    /// and with the 4 KiB path straight through: the canonical check is folded into the root index
-    /// (<see cref="TryRootEntry"/>), an upper-level entry that references a table is tested with one mask (present,
-    /// not a leaf), and the rare large leaf or absent entry leaves the straight path for <see cref="LargeLeaf"/>.
-    /// Lookups are independent, so the CPU overlaps several of them; every instruction saved here lets more
-    /// misses overlap (perf-results/addressspace.md).
+    /// Unrolled over the four levels every x86-64 space has (a fifth is one more step in front; the Arm64 and RISC-V
+    /// three-level walks enter at the PUD table), with constant shifts, and with the 4 KiB path straight through: the
+    /// canonical check is folded into the root index (<see cref="TryRootEntry"/>), an upper-level entry that
+    /// references a table is tested with one mask (<see cref="IPageTableFormat.TableTypeMask"/>), and the rare large
+    /// leaf or absent entry leaves the straight path for <see cref="LargeLeaf"/>. Lookups are independent, so the
+    /// CPU overlaps several of them; every instruction saved here lets more misses overlap
+    /// (perf-results/addressspace.md).
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Walk(nint root, ulong toPointer, int levels, ulong va, out ulong pa, out PageFlags flags)
+    private static bool Walk<F>(nint root, ulong toPointer, int levels, ulong va, out ulong pa, out PageFlags flags)
+        where F : struct, IPageTableFormat
     {
         // Every load is an acquire (Volatile.Read): the table behind a present entry was zeroed (or filled) before
         // the entry was published, and the critical section keeps it allocated even if it is unhooked now.
         ulong entry;
         if (levels == FiveLevels)
         {
-            if (!TryRootEntry(root, va, FiveLevels, out entry))
+            if (!TryRootEntry<F>(root, va, FiveLevels, out entry))
             {
                 goto NotMapped;
             }
 
-            entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, P4dLevel);
+            entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, P4dLevel);
             if ((entry & PresentBit) == 0)
             {
                 goto NotMapped;
             }
         }
-        else if (!TryRootEntry(root, va, FourLevels, out entry))
+        else if (HasThreeLevels<F>(levels))
+        {
+            // The root is the PUD table, whose entries may be 1 GiB leaves.
+            if (!TryRootEntry<F>(root, va, ThreeLevels, out entry))
+            {
+                goto NotMapped;
+            }
+
+            goto PudEntry;
+        }
+        else if (!TryRootEntry<F>(root, va, FourLevels, out entry))
         {
             goto NotMapped;
         }
 
-        entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, PudLevel);
-        if ((entry & PresentOrLeaf) != PresentBit)
+        entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, PudLevel);
+    PudEntry:
+        if ((entry & F.TableTypeMask) != F.TableType)
         {
-            return LargeLeaf(entry, va, PudLevel, out pa, out flags);
+            return LargeLeaf<F>(entry, va, PudLevel, out pa, out flags);
         }
 
-        entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, PmdLevel);
-        if ((entry & PresentOrLeaf) != PresentBit)
+        entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, PmdLevel);
+        if ((entry & F.TableTypeMask) != F.TableType)
         {
-            return LargeLeaf(entry, va, PmdLevel, out pa, out flags);
+            return LargeLeaf<F>(entry, va, PmdLevel, out pa, out flags);
         }
 
-        entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, PteLevel);
+        entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, PteLevel);
         if ((entry & PresentBit) != 0)
         {
-            pa = (entry & FrameMask) | (va & PageOffsetMask);
-            flags = (PageFlags)(entry & LeafFlagMask);
+            pa = F.LeafAddress(entry) | (va & PageOffsetMask);
+            flags = F.DecodeFlags(entry);
             return true;
         }
 
@@ -318,57 +366,70 @@ public sealed unsafe partial class AddressSpace
     /// a non-canonical address) at <paramref name="level"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong* WalkToPte(nint root, ulong toPointer, int levels, ulong va, out ulong entry, out int level)
+    private static ulong* WalkToPte<F>(nint root, ulong toPointer, int levels, ulong va, out ulong entry, out int level)
+        where F : struct, IPageTableFormat
     {
         // Every load is an acquire (Volatile.Read): the table behind a present entry was zeroed (or filled) before
         // the entry was published, and the critical section keeps it allocated even if it is unhooked now.
         if (levels == FiveLevels)
         {
-            if (!TryRootEntry(root, va, FiveLevels, out entry))
+            if (!TryRootEntry<F>(root, va, FiveLevels, out entry))
             {
                 level = Pml5Level;
                 return null;
             }
 
-            entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, P4dLevel);
+            entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, P4dLevel);
             if ((entry & PresentBit) == 0)
             {
                 level = P4dLevel;
                 return null;
             }
         }
-        else if (!TryRootEntry(root, va, FourLevels, out entry))
+        else if (HasThreeLevels<F>(levels))
+        {
+            if (!TryRootEntry<F>(root, va, ThreeLevels, out entry))
+            {
+                level = PudLevel;
+                return null;
+            }
+
+            goto PudEntry;
+        }
+        else if (!TryRootEntry<F>(root, va, FourLevels, out entry))
         {
             level = P4dLevel;
             return null;
         }
 
-        entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, PudLevel);
-        if ((entry & PresentOrLeaf) != PresentBit)
+        entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, PudLevel);
+    PudEntry:
+        if ((entry & F.TableTypeMask) != F.TableType)
         {
             level = PudLevel;
             return null;
         }
 
-        entry = Entry((nint)((entry & TableFrameMask) + toPointer), va, PmdLevel);
-        if ((entry & PresentOrLeaf) != PresentBit)
+        entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, PmdLevel);
+        if ((entry & F.TableTypeMask) != F.TableType)
         {
             level = PmdLevel;
             return null;
         }
 
         level = PteLevel;
-        return (ulong*)((entry & TableFrameMask) + toPointer) + ((va >> EntryShift(PteLevel)) & IndexMask);
+        return (ulong*)(F.TableAddress(entry) + toPointer) + ((va >> EntryShift(PteLevel)) & IndexMask);
     }
 
     /// <summary>The end of a walk at a PTE: a 4 KiB leaf, or absent.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool PteLeaf(ulong entry, ulong va, out ulong pa, out PageFlags flags)
+    private static bool PteLeaf<F>(ulong entry, ulong va, out ulong pa, out PageFlags flags)
+        where F : struct, IPageTableFormat
     {
         if ((entry & PresentBit) != 0)
         {
-            pa = (entry & FrameMask) | (va & PageOffsetMask);
-            flags = (PageFlags)(entry & LeafFlagMask);
+            pa = F.LeafAddress(entry) | (va & PageOffsetMask);
+            flags = F.DecodeFlags(entry);
             return true;
         }
 
@@ -378,26 +439,30 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>
-    /// The root entry <paramref name="va"/> goes through, when it is present and <paramref name="va"/> is canonical
-    /// (for <paramref name="levels"/>, a constant at every call).
+    /// The root entry <paramref name="va"/> goes through, when it is present and <paramref name="va"/> is valid
+    /// for the format and <paramref name="levels"/> (a constant at every call).
     /// </summary>
     /// <remarks>
-    /// The canonical check costs no instruction of its own. Adding 2^(bits-1) maps the canonical addresses (the
-    /// lowest and the highest 2^(bits-1)) onto [0, 2^bits) with the two halves swapped, and every other address
-    /// onto 2^bits or above: so shifted down to the root index, a canonical address gives a value below 512 that is
-    /// its root index with the top bit flipped, and any other address gives 512 or more.
+    /// The range check costs no instruction of its own. For the canonical (sign-extended) formats, adding
+    /// 2^(bits-1) maps the canonical addresses (the lowest and the highest 2^(bits-1)) onto [0, 2^bits) with the two
+    /// halves swapped, and every other address onto 2^bits or above: so shifted down to the root index, a canonical
+    /// address gives a value below 512 that is its root index with the top bit flipped, and any other address gives
+    /// 512 or more. Arm64's addresses are [0, 2^bits) with no bias, and with LPA2's 52 bits the root has 16 entries.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool TryRootEntry(nint root, ulong va, int levels, out ulong entry)
+    private static bool TryRootEntry<F>(nint root, ulong va, int levels, out ulong entry)
+        where F : struct, IPageTableFormat
     {
-        ulong biased = (va + (1UL << (AddressBits(levels) - 1))) >> EntryShift(levels);
-        if (biased >= EntriesPerTable)
+        int bits = F.AddressBits(levels);
+        int shift = EntryShift(levels);
+        ulong index = (F.SignExtended ? va + (1UL << (bits - 1)) : va) >> shift;
+        if (index >= 1UL << (bits - shift))
         {
             entry = 0;
             return false;
         }
 
-        entry = Volatile.Read(ref ((ulong*)root)[biased ^ (EntriesPerTable / 2)]);
+        entry = Volatile.Read(ref ((ulong*)root)[F.SignExtended ? index ^ (EntriesPerTable / 2) : index]);
         return (entry & PresentBit) != 0;
     }
 
@@ -411,13 +476,14 @@ public sealed unsafe partial class AddressSpace
     /// Inlined: a call here would make the JIT keep a batch loop's counters on the stack.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool LargeLeaf(ulong entry, ulong va, int level, out ulong pa, out PageFlags flags)
+    private static bool LargeLeaf<F>(ulong entry, ulong va, int level, out ulong pa, out PageFlags flags)
+        where F : struct, IPageTableFormat
     {
         if ((entry & PresentBit) != 0)
         {
             ulong offsetMask = EntrySpan(level) - 1;
-            pa = (entry & FrameMask & ~offsetMask) | (va & offsetMask);
-            flags = (PageFlags)(entry & LeafFlagMask);
+            pa = (F.LeafAddress(entry) & ~offsetMask) | (va & offsetMask);
+            flags = F.DecodeFlags(entry);
             return true;
         }
 

@@ -1,5 +1,5 @@
 using FastReclaim.Paging;
-using static FastReclaim.Paging.PageTableFormat;
+using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
 
@@ -37,6 +37,26 @@ public sealed unsafe partial class AddressSpace
     /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
     public void Unmap(ulong va, ulong length, ulong floor, ulong ceiling)
     {
+        switch (_encoding)
+        {
+            case EntryEncoding.X64:
+                Unmap<X64Format>(va, length, floor, ceiling);
+                break;
+            case EntryEncoding.Arm64:
+                Unmap<Arm64Format>(va, length, floor, ceiling);
+                break;
+            case EntryEncoding.Arm64Lpa2:
+                Unmap<Arm64Lpa2Format>(va, length, floor, ceiling);
+                break;
+            default:
+                Unmap<RiscV64Format>(va, length, floor, ceiling);
+                break;
+        }
+    }
+
+    private void Unmap<F>(ulong va, ulong length, ulong floor, ulong ceiling)
+        where F : struct, IPageTableFormat
+    {
         ulong last = CheckRange(va, length, PageBytes);
         if (floor > va)
         {
@@ -52,15 +72,16 @@ public sealed unsafe partial class AddressSpace
 
         ThrowIfDisposed();
         using WriterGuard guard = new(_epoch);
-        SplitEdges(va, last);
-        var op = new UnmapOp(this, floor, ceilingLast);
-        WalkRange(ref op, va, last);
+        SplitEdges<F>(va, last);
+        var op = new UnmapOp<F>(this, floor, ceilingLast);
+        WalkRange<F, UnmapOp<F>>(ref op, va, last);
     }
 
     /// <summary>Unmap as a range operation: clears the leaves, then frees the tables <c>free_pgd_range</c> would.</summary>
-    private readonly struct UnmapOp(AddressSpace space, ulong floor, ulong ceilingLast) : IRangeOp
+    private readonly struct UnmapOp<F>(AddressSpace space, ulong floor, ulong ceilingLast) : IRangeOp
+        where F : struct, IPageTableFormat
     {
-        public void ChangeLeaves(nint table, int level, int first, int last) => space.ClearLeavesLocked(table, level, first, last);
+        public void ChangeLeaves(nint table, int level, int first, int last) => space.ClearLeavesLocked<F>(table, level, first, last);
 
         public void UnlockPteTable(nint pmd, int index, nint pte, ref TableDescriptor descriptor, ulong pteBase, bool wholeSpan) => TableLock.Exit(ref descriptor);
 
@@ -69,7 +90,7 @@ public sealed unsafe partial class AddressSpace
             // free_pgd_range: the table goes when no mapping the caller keeps shares its span.
             if (childBase >= floor && childLast <= ceilingLast && PageScan.IsZero(child))
             {
-                space.TryUnhookEmpty(parent, index, child);
+                space.TryUnhookEmpty<F>(parent, index, child);
             }
         }
     }

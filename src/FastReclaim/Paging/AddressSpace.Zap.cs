@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Diagnostics.Tracing;
 using FastReclaim.Diagnostics;
 using FastReclaim.Paging;
-using static FastReclaim.Paging.PageTableFormat;
+using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
 
@@ -31,6 +31,16 @@ public sealed unsafe partial class AddressSpace
     /// <exception cref="OutOfMemoryException">A split needs a table the allocator cannot supply; nothing is changed.</exception>
     /// <exception cref="ObjectDisposedException">The space has been disposed.</exception>
     public ZapResult Zap(ulong va, ulong length)
+        => _encoding switch
+        {
+            EntryEncoding.X64 => Zap<X64Format>(va, length),
+            EntryEncoding.Arm64 => Zap<Arm64Format>(va, length),
+            EntryEncoding.Arm64Lpa2 => Zap<Arm64Lpa2Format>(va, length),
+            _ => Zap<RiscV64Format>(va, length),
+        };
+
+    private ZapResult Zap<F>(ulong va, ulong length)
+        where F : struct, IPageTableFormat
     {
         ulong last = CheckRange(va, length, PageBytes);
         ThrowIfDisposed();
@@ -38,8 +48,8 @@ public sealed unsafe partial class AddressSpace
         ZapResult result;
         using (WriterGuard guard = new(_epoch))
         {
-            SplitEdges(va, last);
-            result = ZapRange(va, last, _policy, trace);
+            SplitEdges<F>(va, last);
+            result = ZapRange<F>(va, last, _policy, trace);
         }
 
         Interlocked.Add(ref _reclaimedTables, result.ReclaimedTables);
@@ -50,10 +60,11 @@ public sealed unsafe partial class AddressSpace
     /// Clears the leaves of [<paramref name="first"/>, <paramref name="last"/>] and reclaims per
     /// <paramref name="policy"/>. The caller is inside a guard.
     /// </summary>
-    private ZapResult ZapRange(ulong first, ulong last, ReclaimPolicy policy, bool trace)
+    private ZapResult ZapRange<F>(ulong first, ulong last, ReclaimPolicy policy, bool trace)
+        where F : struct, IPageTableFormat
     {
-        var op = new ZapOp(this, policy, trace);
-        WalkRange(ref op, first, last);
+        var op = new ZapOp<F>(this, policy, trace);
+        WalkRange<F, ZapOp<F>>(ref op, first, last);
         return new ZapResult(op.Bytes, op.Reclaimed);
     }
 
@@ -62,16 +73,17 @@ public sealed unsafe partial class AddressSpace
     /// (<see cref="ReclaimPteTableLocked"/>) for each PTE table, and under <see cref="ReclaimPolicy.Eager"/> for the
     /// upper tables the zap left empty.
     /// </summary>
-    private struct ZapOp(AddressSpace space, ReclaimPolicy policy, bool trace) : IRangeOp
+    private struct ZapOp<F>(AddressSpace space, ReclaimPolicy policy, bool trace) : IRangeOp
+        where F : struct, IPageTableFormat
     {
         public long Bytes;
         public int Reclaimed;
 
-        public void ChangeLeaves(nint table, int level, int first, int last) => Bytes += space.ClearLeavesLocked(table, level, first, last);
+        public void ChangeLeaves(nint table, int level, int first, int last) => Bytes += space.ClearLeavesLocked<F>(table, level, first, last);
 
         public void UnlockPteTable(nint pmd, int index, nint pte, ref TableDescriptor descriptor, ulong pteBase, bool wholeSpan)
         {
-            if (space.ReclaimPteTableLocked(pmd, index, pte, ref descriptor, pteBase, wholeSpan, policy, trace))
+            if (space.ReclaimPteTableLocked<F>(pmd, index, pte, ref descriptor, pteBase, wholeSpan, policy, trace))
             {
                 Reclaimed++;
             }
@@ -79,7 +91,7 @@ public sealed unsafe partial class AddressSpace
 
         public void TableDone(nint parent, int index, nint child, int childLevel, ulong childBase, ulong childLast)
         {
-            if (policy == ReclaimPolicy.Eager && space.TryReclaimUpperTable(parent, index, child, childLevel, childBase, trace))
+            if (policy == ReclaimPolicy.Eager && space.TryReclaimUpperTable<F>(parent, index, child, childLevel, childBase, trace))
             {
                 Reclaimed++;
             }
@@ -97,7 +109,8 @@ public sealed unsafe partial class AddressSpace
     /// <paramref name="level"/> whose lock the caller holds (entries that reference tables are left alone).
     /// Returns the bytes they mapped.
     /// </summary>
-    private long ClearLeavesLocked(nint table, int level, int first, int last)
+    private long ClearLeavesLocked<F>(nint table, int level, int first, int last)
+        where F : struct, IPageTableFormat
     {
         long pages = 0;
         if (level == PteLevel)
@@ -134,7 +147,7 @@ public sealed unsafe partial class AddressSpace
         for (int i = first; i <= last; i++)
         {
             ulong entry = ReadEntry(table, i);
-            if ((entry & PresentBit) != 0 && IsLeaf(entry, level))
+            if ((entry & PresentBit) != 0 && IsLeaf<F>(entry, level))
             {
                 WriteEntry(table, i, 0);
                 pages++;

@@ -1,18 +1,19 @@
 using System.Runtime.CompilerServices;
 using FastReclaim.Diagnostics;
 using FastReclaim.Paging;
-using static FastReclaim.Paging.PageTableFormat;
+using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
 
 /// <summary>
-/// x86-64 page tables (4- or 5-level, 4 KiB / 2 MiB / 1 GiB leaves) in pages from a <see cref="PageAllocator"/>,
-/// with lock-free translation and the reclaim of empty page tables of Linux's <c>CONFIG_PT_RECLAIM</c>.
+/// Page tables in a hardware format (<see cref="PageTableFormat"/>: x86-64, Arm64 or RISC-V; 3 to 5 levels; 4 KiB /
+/// 2 MiB / 1 GiB leaves) in pages from a <see cref="PageAllocator"/>, with lock-free translation and the reclaim of
+/// empty page tables of Linux's <c>CONFIG_PT_RECLAIM</c>.
 /// </summary>
 /// <remarks>
 /// <para>
-/// The tables are the hardware format: <see cref="RootPhysical"/> is what CR3 would hold, and every entry holds a
-/// physical address (<see cref="PageAllocator.PhysicalOf"/>), so a CPU can walk them.
+/// The tables are the hardware format: <see cref="RootPhysical"/> is what CR3, TTBR0_EL1 or satp's PPN field would
+/// hold, and every entry holds a physical address (<see cref="PageAllocator.PhysicalOf"/>), so a CPU can walk them.
 /// </para>
 /// <para>
 /// Readers (<see cref="TryTranslate(ulong, out ulong, out PageFlags)"/>, <see cref="TranslateMany"/>) take no lock: they walk inside a guard of the
@@ -56,10 +57,20 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     private readonly EpochDomain _epoch;
     private readonly bool _ownsEpoch;
     private readonly ReclaimPolicy _policy;
+    private readonly PageTableFormat _format;
     private readonly int _levels;
 
-    /// <summary>Bits of a canonical address: 48 with 4 levels, 57 with 5.</summary>
+    /// <summary>Which <see cref="IPageTableFormat"/> the public operations instantiate their generic bodies with.</summary>
+    private readonly EntryEncoding _encoding;
+
+    /// <summary>Bits of a valid address: 39, 48 or 57 (Arm64 LPA2: 52).</summary>
     private readonly int _addressBits;
+
+    /// <summary>True when valid addresses are the canonical ones (x86-64, RISC-V); false for Arm64's [0, 2^bits).</summary>
+    private readonly bool _signExtended;
+
+    /// <summary>The largest physical address the format's entries hold.</summary>
+    private readonly ulong _maxPhysicalAddress;
 
     private readonly nint _root;
 
@@ -83,37 +94,45 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     private int _disposed;
 
     /// <summary>Creates an empty address space: a root table and nothing else.</summary>
-    /// <param name="options">Settings; <see langword="null"/> = defaults (Linux policy, 4 levels, own allocator and epoch domain).</param>
-    /// <exception cref="ArgumentOutOfRangeException">Levels is not 4 or 5, or Policy is not a <see cref="ReclaimPolicy"/>.</exception>
+    /// <param name="options">Settings; <see langword="null"/> = defaults (x86-64, Linux policy, 4 levels, own allocator and epoch domain).</param>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// Format is not a <see cref="PageTableFormat"/>, Levels is not one the format allows (x86-64: 4 or 5; Arm64 and
+    /// RISC-V: 3, 4 or 5), or Policy is not a <see cref="ReclaimPolicy"/>.
+    /// </exception>
     /// <exception cref="ArgumentException">
-    /// The allocator poisons freed pages with a present entry whose bits above the 52-bit frame field are not 0.
+    /// The allocator poisons freed pages with a present entry that a reader would follow as a table reference
+    /// outside the format's physical addresses, or its root page lies beyond them.
     /// </exception>
     /// <exception cref="ObjectDisposedException">The shared allocator or epoch domain has been disposed.</exception>
     /// <exception cref="OutOfMemoryException">The allocator has no page for the root table.</exception>
     public AddressSpace(AddressSpaceOptions? options = null)
     {
         options ??= new AddressSpaceOptions();
-        if (options.Levels is not (FourLevels or FiveLevels))
-        {
-            throw new ArgumentOutOfRangeException(nameof(options), options.Levels, $"Levels must be {FourLevels} or {FiveLevels}, not {options.Levels}.");
-        }
+        _encoding = EncodingOf(options);
 
         if (!Enum.IsDefined(options.Policy))
         {
             throw new ArgumentOutOfRangeException(nameof(options), options.Policy, $"Unknown reclaim policy {options.Policy}.");
         }
 
-        if (options.Allocator is { Poison: true, PoisonValue: ulong poison } && (poison & PresentBit) != 0 && (poison & ~MaxPhysicalAddress) != 0)
+        (_addressBits, _signExtended, _maxPhysicalAddress) = _encoding switch
+        {
+            EntryEncoding.X64 => Shape<X64Format>(options.Levels),
+            EntryEncoding.Arm64 => Shape<Arm64Format>(options.Levels),
+            EntryEncoding.Arm64Lpa2 => Shape<Arm64Lpa2Format>(options.Levels),
+            _ => Shape<RiscV64Format>(options.Levels),
+        };
+        if (options.Allocator is { Poison: true, PoisonValue: ulong poison } && (poison & PresentBit) != 0 && TableAddressOf(_encoding, poison) > _maxPhysicalAddress)
         {
             // A racing reader that meets a freed (poisoned) table follows a present poison entry as a table reference.
             throw new ArgumentException(
-                $"The allocator's PoisonValue 0x{poison:X} is present but has bits above the 52-bit frame field (0x{poison & ~MaxPhysicalAddress:X}): a reader that meets a freed table would follow it outside physical memory.",
+                $"The allocator's PoisonValue 0x{poison:X} is present but, read as a {options.Format} table reference, points beyond the frame field (physical addresses up to 0x{_maxPhysicalAddress:X}): a reader that meets a freed table would follow it outside physical memory.",
                 nameof(options));
         }
 
         _policy = options.Policy;
         _levels = options.Levels;
-        _addressBits = AddressBits(_levels);
+        _format = options.Format;
         _ownsAllocator = options.Allocator is null;
         _allocator = options.Allocator ?? new PageAllocator();
         _allocator.AddUser();
@@ -125,6 +144,14 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         {
             ReleaseAllocator();
             throw;
+        }
+
+        if (_allocator.PhysicalOf(_root) > _maxPhysicalAddress)
+        {
+            ulong rootPhysical = _allocator.PhysicalOf(_root);
+            _allocator.Free(_root);
+            ReleaseAllocator();
+            throw new ArgumentException($"The allocator's pages lie at physical 0x{rootPhysical:X}, beyond what {options.Format} entries hold (0x{_maxPhysicalAddress:X}).", nameof(options));
         }
 
         _ownsEpoch = options.Epoch is null;
@@ -146,7 +173,12 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         _metrics = FastReclaimMetrics.Register(this);
     }
 
-    /// <summary>The physical address of the root table: what CR3 would hold for a CPU to walk these tables.</summary>
+    /// <summary>
+    /// The physical address of the root table, for a CPU to walk these tables: x86-64, the CR3 value (PCID and the
+    /// PWT/PCD bits are the embedder's); Arm64, the table address of TTBR0_EL1 (BADDR; the ASID in bits 63:48 and CnP in
+    /// bit 0 are the embedder's); RISC-V, the root of satp, whose PPN field is <c>RootPhysical &gt;&gt; 12</c>:
+    /// <c>satp = mode &lt;&lt; 60 | asid &lt;&lt; 44 | RootPhysical &gt;&gt; 12</c> with mode 8 (Sv39), 9 (Sv48) or 10 (Sv57).
+    /// </summary>
     /// <exception cref="ObjectDisposedException">The space has been disposed (its root table is freed).</exception>
     public ulong RootPhysical
     {
@@ -172,8 +204,18 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         }
     }
 
-    /// <summary>Paging levels (4 or 5).</summary>
+    /// <summary>Paging levels (x86-64: 4 or 5; Arm64 and RISC-V: 3, 4 or 5).</summary>
     public int Levels => _levels;
+
+    /// <summary>The hardware format of the entries (<see cref="AddressSpaceOptions.Format"/>).</summary>
+    public PageTableFormat Format => _format;
+
+    /// <summary>
+    /// The MAIR_EL1 value an Arm64 space's AttrIndx fields index: attribute 0 Normal write-back (0xFF, no
+    /// <see cref="PageFlags.WriteThrough"/> or <see cref="PageFlags.CacheDisable"/>), 1 Normal write-through (0xBB,
+    /// WriteThrough), 2 Normal non-cacheable (0x44, CacheDisable: x86-64's UC-), 3 Device-nGnRnE (0x00, both: UC).
+    /// </summary>
+    public const ulong Arm64Mair = 0x0044_BBFF;
 
     /// <summary>The reclaim policy applied by <see cref="Zap"/>.</summary>
     public ReclaimPolicy Policy => _policy;
@@ -221,7 +263,14 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         }
         finally
         {
-            FreeSubtree(_root, _levels);
+            switch (_encoding)
+            {
+                case EntryEncoding.X64: FreeSubtree<X64Format>(_root, _levels); break;
+                case EntryEncoding.Arm64: FreeSubtree<Arm64Format>(_root, _levels); break;
+                case EntryEncoding.Arm64Lpa2: FreeSubtree<Arm64Lpa2Format>(_root, _levels); break;
+                default: FreeSubtree<RiscV64Format>(_root, _levels); break;
+            }
+
             FreeDeposits(Volatile.Read(ref _depositedTables));
             _epoch.RemoveUser(this);
             if (_ownsEpoch)
@@ -265,20 +314,32 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     private static void WriteEntry(nint table, int index, ulong entry) => Volatile.Write(ref ((ulong*)table)[index], entry);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private nint TableOf(ulong entry) => _allocator.VirtualOf(entry & FrameMask);
+    private nint TableOf<F>(ulong entry)
+        where F : struct, IPageTableFormat
+        => _allocator.VirtualOf(F.TableAddress(entry));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private ref TableDescriptor DescriptorOf(nint table) => ref TableDescriptor.Of(ref _allocator.DescriptorOf(table));
 
-    /// <summary>The canonical form of <paramref name="address"/>: bit <c>addressBits - 1</c> copied into the bits above it.</summary>
+    /// <summary>
+    /// The address the walk of <paramref name="address"/>'s index bits names: for the sign-extended formats, bit
+    /// <c>addressBits - 1</c> copied into the bits above it; for Arm64, the address itself.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong Canonical(ulong address) => (ulong)((long)(address << (64 - _addressBits)) >> (64 - _addressBits));
+    private ulong Canonical<F>(ulong address)
+        where F : struct, IPageTableFormat
+        => F.SignExtended ? (ulong)((long)(address << (64 - _addressBits)) >> (64 - _addressBits)) : address;
 
-    private bool IsCanonical(ulong address) => Canonical(address) == address;
+    /// <summary>True when the format translates <paramref name="address"/>: canonical, or for Arm64 below 2^bits.</summary>
+    private bool IsValidAddress(ulong address) => _signExtended
+        ? (ulong)((long)(address << (64 - _addressBits)) >> (64 - _addressBits)) == address
+        : address >> _addressBits == 0;
 
     /// <summary>First address of entry <paramref name="index"/> of a table at <paramref name="level"/> that starts at <paramref name="tableBase"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ulong EntryBase(ulong tableBase, int index, int level) => Canonical(tableBase + ((ulong)index << EntryShift(level)));
+    private ulong EntryBase<F>(ulong tableBase, int index, int level)
+        where F : struct, IPageTableFormat
+        => Canonical<F>(tableBase + ((ulong)index << EntryShift(level)));
 
     /// <summary>A new, zeroed, unpublished table for <paramref name="level"/>.</summary>
     private nint AllocateTable(int level)
@@ -289,19 +350,34 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     }
 
     /// <summary>Entry that references <paramref name="table"/>.</summary>
-    private ulong TableEntry(nint table) => _allocator.PhysicalOf(table) | TableEntryFlags;
+    private ulong TableEntry<F>(nint table)
+        where F : struct, IPageTableFormat
+        => F.TableEntry(_allocator.PhysicalOf(table));
+
+    /// <summary>True when the present <paramref name="entry"/> at <paramref name="level"/> maps memory rather than a table.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsLeaf<F>(ulong entry, int level)
+        where F : struct, IPageTableFormat
+        => level == PteLevel || (entry & F.TableTypeMask) != F.TableType;
+
+    /// <summary>The leaf that maps <paramref name="physical"/> (aligned to the level) with <paramref name="attributes"/> at <paramref name="level"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Leaf<F>(ulong physical, ulong attributes, int level)
+        where F : struct, IPageTableFormat
+        => F.EncodeAddress(physical) | attributes | F.LeafType(level);
 
     /// <summary>Frees <paramref name="table"/> and every table below it, with no lock and no grace period (Dispose).</summary>
-    private void FreeSubtree(nint table, int level)
+    private void FreeSubtree<F>(nint table, int level)
+        where F : struct, IPageTableFormat
     {
         if (level > PteLevel)
         {
             for (int i = 0; i < EntriesPerTable; i++)
             {
                 ulong entry = ReadEntry(table, i);
-                if ((entry & PresentBit) != 0 && !IsLeaf(entry, level))
+                if ((entry & PresentBit) != 0 && !IsLeaf<F>(entry, level))
                 {
-                    FreeSubtree(TableOf(entry), level - 1);
+                    FreeSubtree<F>(TableOf<F>(entry), level - 1);
                 }
             }
         }

@@ -8,8 +8,16 @@ public sealed class AddressSpaceOptions
     /// <summary>When tables emptied by <see cref="AddressSpace.Zap"/> are freed; <see cref="ReclaimPolicy.Linux"/> by default.</summary>
     public ReclaimPolicy Policy { get; set; } = ReclaimPolicy.Linux;
 
-    /// <summary>Paging levels: 4 (48-bit addresses, the default) or 5 (LA57, 57-bit addresses).</summary>
-    public int Levels { get; set; } = PageTableFormat.FourLevels;
+    /// <summary>The hardware format of the entries: <see cref="PageTableFormat.X64"/> by default.</summary>
+    public PageTableFormat Format { get; set; } = PageTableFormat.X64;
+
+    /// <summary>
+    /// Paging levels, 4 by default. <see cref="PageTableFormat.X64"/>: 4 (48-bit addresses) or 5 (LA57, 57-bit).
+    /// <see cref="PageTableFormat.Arm64"/>: 3 (39-bit), 4 (48-bit) or 5 (52-bit, FEAT_LPA2).
+    /// <see cref="PageTableFormat.RiscV64"/>: 3 (Sv39), 4 (Sv48) or 5 (Sv57). Any other value makes the
+    /// <see cref="AddressSpace"/> constructor throw <see cref="ArgumentOutOfRangeException"/>.
+    /// </summary>
+    public int Levels { get; set; } = PageTableGeometry.FourLevels;
 
     /// <summary>
     /// Where the tables come from. <see langword="null"/>: the space creates its own allocator and disposes it.

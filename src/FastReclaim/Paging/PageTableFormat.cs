@@ -1,89 +1,35 @@
-using System.Runtime.CompilerServices;
 
-namespace FastReclaim.Paging;
+namespace FastReclaim;
 
 /// <summary>
-/// The x86-64 paging-structure entry format (Intel SDM vol. 3, §4.5) and the address arithmetic of the levels.
+/// The hardware format of an <see cref="AddressSpace"/>'s page tables (<see cref="AddressSpaceOptions.Format"/>).
+/// Every format has the same geometry: 4 KiB tables of 512 8-byte entries, 9 address bits per level, 4 KiB pages and
+/// 2 MiB and 1 GiB leaves, and an empty entry is 0; they differ in how an entry encodes its frame and permissions, in
+/// the levels they allow and in the range of addresses they translate. The mapping of <see cref="PageFlags"/> onto each
+/// is tabulated in <c>docs/page-table-formats.md</c>.
 /// </summary>
-/// <remarks>
-/// Levels are numbered as in <see cref="TableDescriptor.Level"/>: 1 = PTE table (entries map 4 KiB pages),
-/// 2 = PMD (page directory: tables or 2 MiB leaves), 3 = PUD (PDPT: tables or 1 GiB leaves), 4 = P4D / PML4,
-/// 5 = PML5. An entry at level L covers <c>1 &lt;&lt; (12 + 9 (L - 1))</c> bytes; a table at level L covers 512 of them.
-/// </remarks>
-internal static class PageTableFormat
+public enum PageTableFormat
 {
-    /// <summary>log2 of <see cref="PageAllocator.PageSize"/> (declared by the allocator, which owns the page size).</summary>
-    internal const int PageShift = PageAllocator.PageShift;
-
-    /// <summary>Address bits consumed per level: log2 of <see cref="EntriesPerTable"/>.</summary>
-    internal const int IndexBits = 9;
-
-    /// <summary>Entries in a table (one 4 KiB page of 8-byte entries).</summary>
-    internal const int EntriesPerTable = PageAllocator.EntriesPerPage;
-
-    internal const int IndexMask = EntriesPerTable - 1;
-
-    internal const int PteLevel = 1;
-    internal const int PmdLevel = 2;
-    internal const int PudLevel = 3;
-    internal const int P4dLevel = 4;
-    internal const int Pml5Level = 5;
-
-    /// <summary>Paging levels of the default (4-level, 48-bit) and the LA57 (5-level, 57-bit) formats.</summary>
-    internal const int FourLevels = 4;
-    internal const int FiveLevels = 5;
-
-    /// <summary>Bits 12..51: the frame (or next-table) address; MAXPHYADDR is at most 52.</summary>
-    internal const ulong FrameMask = 0x000F_FFFF_FFFF_F000;
-
-    /// <summary>The largest physical address an entry can hold (the frame field's reach is the allocator's limit).</summary>
-    internal const ulong MaxPhysicalAddress = FrameMapping.PhysicalLimit - 1;
-
-    /// <summary>PS (bit 7) in a PMD or PUD entry: the entry is a 2 MiB / 1 GiB leaf, not a table reference.</summary>
-    internal const ulong PageSizeBit = 1UL << 7;
-
-    /// <summary>Bits of a leaf entry that <see cref="PageFlags"/> names; the rest belong to the format.</summary>
-    internal const ulong LeafFlagMask = (ulong)(PageFlags.Present | PageFlags.Writable | PageFlags.User |
-        PageFlags.WriteThrough | PageFlags.CacheDisable | PageFlags.Accessed | PageFlags.Dirty | PageFlags.Global |
-        PageFlags.NoExecute);
+    /// <summary>
+    /// x86-64 (Intel SDM vol. 3, §4.5): 4 levels (48-bit addresses) or 5 (LA57, 57-bit); canonical addresses in the
+    /// lower and the upper half; <see cref="AddressSpace.RootPhysical"/> is a CR3 value. <see cref="PageFlags"/> are
+    /// the entry bits themselves.
+    /// </summary>
+    X64,
 
     /// <summary>
-    /// Flags of an entry that references a table. x86-64 combines the rights of every level of a walk, so the
-    /// upper levels grant everything and each leaf decides.
+    /// Arm64 VMSAv8-64 stage 1, 4 KiB granule (Arm ARM D8): 3 levels (39-bit addresses, TCR_EL1.T0SZ = 25), 4 (48-bit,
+    /// T0SZ = 16) or 5 (52-bit with FEAT_LPA2: TCR_EL1.DS = 1, T0SZ = 12, the root indexed by address bits 51:48).
+    /// Addresses are those TTBR0_EL1 translates, [0, 2^bits); <see cref="AddressSpace.RootPhysical"/> is the
+    /// table address of a TTBR0_EL1 value. Table descriptors, block descriptors (2 MiB at level 2, 1 GiB at level 1)
+    /// and page descriptors; the memory attributes index <see cref="AddressSpace.Arm64Mair"/>.
     /// </summary>
-    internal const ulong TableEntryFlags = (ulong)(PageFlags.Present | PageFlags.Writable | PageFlags.User);
+    Arm64,
 
-    internal const ulong PresentBit = (ulong)PageFlags.Present;
-
-    /// <summary>Bytes per page.</summary>
-    internal const ulong PageBytes = PageAllocator.PageSize;
-
-    /// <summary>Bits of a canonical address with <paramref name="levels"/> paging levels: 48 with 4, 57 with 5.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int AddressBits(int levels) => EntryShift(levels) + IndexBits;
-
-    /// <summary>Shift of the address bits that index a table at <paramref name="level"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int EntryShift(int level) => PageShift + (IndexBits * (level - 1));
-
-    /// <summary>Bytes covered by one entry of a table at <paramref name="level"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static ulong EntrySpan(int level) => 1UL << EntryShift(level);
-
-    /// <summary>Index of <paramref name="address"/> in a table at <paramref name="level"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static int IndexOf(ulong address, int level) => (int)(address >> EntryShift(level)) & IndexMask;
-
-    /// <summary>The level whose entries are leaves of <paramref name="size"/>.</summary>
-    internal static int LeafLevel(LeafSize size) => size switch
-    {
-        LeafSize.Size4K => PteLevel,
-        LeafSize.Size2M => PmdLevel,
-        LeafSize.Size1G => PudLevel,
-        _ => throw new ArgumentOutOfRangeException(nameof(size), size, $"Unknown leaf size {size}."),
-    };
-
-    /// <summary>True when <paramref name="entry"/> at <paramref name="level"/> maps memory rather than a table.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static bool IsLeaf(ulong entry, int level) => level == PteLevel || (entry & PageSizeBit) != 0;
+    /// <summary>
+    /// RISC-V Sv39, Sv48 or Sv57 (3, 4 or 5 levels; RISC-V privileged architecture, §"Sv39"–"Sv57"): PTEs with the
+    /// PPN at bit 10; canonical addresses (bits above the top one copies of it) as on x86-64;
+    /// <c>satp = mode &lt;&lt; 60 | RootPhysical &gt;&gt; 12</c> (mode 8, 9, 10), with the ASID the embedder's.
+    /// </summary>
+    RiscV64,
 }

@@ -42,6 +42,7 @@ public sealed class LayerTests
         ["AddressSpaceOptions"] = "Paging",
         ["LeafSize"] = "Paging",
         ["PageFlags"] = "Paging",
+        ["PageTableFormat"] = "Paging",
         ["PageTableStats"] = "Paging",
         ["ReclaimPolicy"] = "Paging",
         ["ReclaimPolicyNames"] = "Paging",

@@ -485,17 +485,17 @@ public sealed unsafe class AddressSpaceTests
     {
         var table = (ulong*)allocator.VirtualOf(tablePhysical);
         int references = 0;
-        for (int i = 0; i < PageTableFormat.EntriesPerTable; i++)
+        for (int i = 0; i < PageTableGeometry.EntriesPerTable; i++)
         {
             ulong entry = table[i];
-            if ((entry & PageTableFormat.PresentBit) == 0 || PageTableFormat.IsLeaf(entry, level))
+            if ((entry & PageTableGeometry.PresentBit) == 0 || level == PageTableGeometry.PteLevel || (entry & X64Format.PageSizeBit) != 0)
             {
                 continue;
             }
 
             Assert.Equal(0UL, entry >> 52);
-            Assert.Equal(PageTableFormat.TableEntryFlags, entry & (PageAllocator.PageSize - 1));
-            references += 1 + CountTableReferences(allocator, entry & PageTableFormat.FrameMask, level - 1);
+            Assert.Equal(X64Format.TableEntryFlags, entry & (PageAllocator.PageSize - 1));
+            references += 1 + CountTableReferences(allocator, entry & X64Format.FrameMask, level - 1);
         }
 
         return references;

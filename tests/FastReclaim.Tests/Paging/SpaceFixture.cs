@@ -9,7 +9,8 @@ internal sealed class SpaceFixture : IDisposable
     /// <param name="policy">The space's reclaim policy.</param>
     /// <param name="levels">Paging levels.</param>
     /// <param name="maxBytes">The allocator's limit (0 = none); a limited allocator uses 64 KiB chunks, so the limit is fine-grained.</param>
-    internal SpaceFixture(ReclaimPolicy policy = ReclaimPolicy.Linux, int levels = 4, long maxBytes = 0)
+    /// <param name="format">The entries' hardware format.</param>
+    internal SpaceFixture(ReclaimPolicy policy = ReclaimPolicy.Linux, int levels = 4, long maxBytes = 0, PageTableFormat format = PageTableFormat.X64)
     {
         Allocator = new PageAllocator(new PageAllocatorOptions
         {
@@ -17,7 +18,7 @@ internal sealed class SpaceFixture : IDisposable
             MaxBytes = maxBytes,
             ChunkBytes = maxBytes == 0 ? PageAllocatorOptions.DefaultChunkBytes : 64 * 1024,
         });
-        Space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Levels = levels, Allocator = Allocator });
+        Space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Levels = levels, Allocator = Allocator, Format = format });
     }
 
     internal PageAllocator Allocator { get; }
