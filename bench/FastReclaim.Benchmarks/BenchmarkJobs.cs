@@ -6,13 +6,14 @@ using BenchmarkDotNet.Exporters.Json;
 using BenchmarkDotNet.Jobs;
 using BenchmarkDotNet.Loggers;
 using BenchmarkDotNet.Toolchains.InProcess.Emit;
+using BenchmarkDotNet.Toolchains.NativeAot;
 
 namespace FastReclaim.Benchmarks;
 
 /// <summary>
-/// The two ways the suites are run: the full job for people reading the numbers, and the quick job
-/// the CI perf gate runs. Both export the full JSON report (with every iteration's measurement, which
-/// the gate's statistical test needs) and a GitHub markdown table.
+/// The ways the suites are run: the full job for people reading the numbers, the quick job the CI perf gate
+/// runs, and the JIT-versus-NativeAOT pair. All export the full JSON report (with every iteration's measurement,
+/// which the gate's statistical test needs) and a GitHub markdown table.
 /// </summary>
 internal static class BenchmarkJobs
 {
@@ -31,25 +32,42 @@ internal static class BenchmarkJobs
     /// The CI job: one launch, in-process, so the measured code is exactly the build the gate was started on
     /// (a define passed to that build reaches the benchmarks, and no per-run project build eats the budget).
     /// </summary>
-    internal static IConfig Quick() => Common(Job.Default
-        .WithId("Quick")
+    internal static IConfig Quick() => Common(QuickCounts(Job.Default.WithId("Quick"))
         .WithToolchain(InProcessEmitToolchain.Instance)
+        .AsDefault());
+
+    /// <summary>
+    /// The same code compiled two ways, in one run (issue 19): the JIT with full optimization and no tiering (the
+    /// code the quick job measures) and NativeAOT, where a thread static is an initial-exec TLS access instead of a
+    /// call to glibc's <c>__tls_get_addr</c>. Each job runs in a process of its own with the quick job's counts; the
+    /// NativeAOT one is published by BenchmarkDotNet with the SDK's ILCompiler package (restored from NuGet like any
+    /// other), linked with gcc as the CLI's is, for this CPU's instruction set.
+    /// </summary>
+    internal static IConfig JitAndNativeAot() => Common(
+        QuickCounts(Job.Default.WithId("JIT"))
+            .WithEnvironmentVariable("DOTNET_TieredCompilation", "0"),
+        QuickCounts(Job.Default.WithId("NativeAOT"))
+            .WithToolchain(NativeAotToolchain.Net10_0)
+            .WithArguments([new MsBuildArgument("/p:CppCompilerAndLinker=gcc")]));
+
+    /// <summary>The human job: BenchmarkDotNet's defaults (separate processes, adaptive iteration counts).</summary>
+    internal static IConfig Full() => Common(Job.Default.WithId("Full").AsDefault());
+
+    private static Job QuickCounts(Job job) => job
         .WithLaunchCount(1)
         .WithWarmupCount(QuickWarmups)
         .WithIterationCount(QuickIterations)
-        .WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(QuickIterationTime.TotalMilliseconds)));
+        .WithIterationTime(Perfolizer.Horology.TimeInterval.FromMilliseconds(QuickIterationTime.TotalMilliseconds));
 
-    /// <summary>The human job: BenchmarkDotNet's defaults (separate processes, adaptive iteration counts).</summary>
-    internal static IConfig Full() => Common(Job.Default.WithId("Full"));
-
-    private static ManualConfig Common(Job job) => ManualConfig.CreateEmpty()
+    private static ManualConfig Common(params Job[] jobs) => ManualConfig.CreateEmpty()
         .AddColumnProvider(DefaultColumnProviders.Instance)
         .AddLogger(ConsoleLogger.Default)
         .AddAnalyser([.. DefaultConfig.Instance.GetAnalysers()])
         .AddValidator([.. DefaultConfig.Instance.GetValidators()])
-        .AddJob(job.AsDefault())
+        .AddJob(jobs)
         .AddDiagnoser(MemoryDiagnoser.Default)
         .AddExporter(JsonExporter.Full, MarkdownExporter.GitHub, BaselineMapExporter.Instance)
         .WithOptions(ConfigOptions.DisableLogFile)
-        .HideColumns("Job", "Toolchain", "IterationCount", "LaunchCount", "WarmupCount", "IterationTime");
+        .HideColumns("Toolchain", "IterationCount", "LaunchCount", "WarmupCount", "IterationTime", "EnvironmentVariables", "Arguments")
+        .HideColumns(jobs.Length == 1 ? ["Job"] : []); // several jobs: the Job column names each row's
 }
