@@ -51,17 +51,24 @@ internal static class OptionValues
     /// The option takes policy names as <see cref="ReclaimPolicyNames"/> spells them (lowercase); help and
     /// completion offer exactly those. Read the value with <see cref="ReclaimPolicyNames.Parse"/>.
     /// </summary>
-    public static Option<T> AcceptPolicyNames<T>(this Option<T> option)
+    public static Option<T> AcceptPolicyNames<T>(this Option<T> option) =>
+        option.AcceptTokens([.. ReclaimPolicyNames.All], token => ReclaimPolicyNames.TryParse(token, out _));
+
+    /// <summary>The option takes one of <paramref name="names"/> (exactly as spelled); help and completion offer them.</summary>
+    public static Option<string> AcceptNames(this Option<string> option, params string[] names) =>
+        option.AcceptTokens(names, token => names.Contains(token, StringComparer.Ordinal));
+
+    private static Option<T> AcceptTokens<T>(this Option<T> option, string[] names, Func<string, bool> isValid)
     {
-        option.HelpName = string.Join('|', ReclaimPolicyNames.All);
-        option.CompletionSources.Add([.. ReclaimPolicyNames.All]);
+        option.HelpName = string.Join('|', names);
+        option.CompletionSources.Add(names);
         option.Validators.Add(result =>
         {
             foreach (Token token in result.Tokens)
             {
-                if (!ReclaimPolicyNames.TryParse(token.Value, out _))
+                if (!isValid(token.Value))
                 {
-                    result.AddError($"{option.Name} must be one of {string.Join(", ", ReclaimPolicyNames.All)}, got '{token.Value}'.");
+                    result.AddError($"{option.Name} must be one of {string.Join(", ", names)}, got '{token.Value}'.");
                 }
             }
         });

@@ -4,4 +4,6 @@ namespace FastReclaim.Cli.Sandbox;
 /// <param name="Pages">Sparse 4 KiB pages the guest reads, one per 2 MiB (so one PTE table each).</param>
 /// <param name="Passes">Passes the guest makes over its pages in the under-load phase, while a host thread zaps and re-maps.</param>
 /// <param name="Policy">The address space's reclaim policy.</param>
-internal readonly record struct SandboxSettings(int Pages, int Passes, ReclaimPolicy Policy);
+/// <param name="Architecture">The CPU that walks the tables: the KVM vCPU (x64) or an emulated AArch64 / RISC-V 64 CPU.</param>
+/// <param name="Levels">Paging levels of the tables (x64: 4).</param>
+internal readonly record struct SandboxSettings(int Pages, int Passes, ReclaimPolicy Policy, SandboxArchitecture Architecture = SandboxArchitecture.X64, int Levels = 4);

@@ -21,9 +21,6 @@ internal sealed class Arm64Isa : EmulatedIsa
     /// <summary>SCR_EL3.RW (bit 10): EL1 is AArch64. Unicorn starts with it clear, and the walker then treats EL1 as AArch32.</summary>
     private const ulong ScrEl3Rw = 1UL << 10;
 
-    /// <summary>MAIR_EL1: Attr0 = 0xFF, Normal memory, inner and outer write-back cacheable (AttrIndx 0 of every leaf).</summary>
-    private const ulong MairNormalAttr0 = 0xFF;
-
     /// <summary>TCR_EL1 fields: IRGN0 = ORGN0 = 01 (write-back walks), SH0 = 11 (inner shareable), TG0 = 00 (4 KiB),
     /// EPD1 = 1 (no TTBR1 walks), IPS = 010 (40-bit physical addresses); T0SZ = 64 - VA bits is added per level count.</summary>
     private const ulong TcrFlags = (1UL << 8) | (1UL << 10) | (3UL << 12) | (1UL << 23) | (2UL << 32);
@@ -47,17 +44,20 @@ internal sealed class Arm64Isa : EmulatedIsa
         0xD5033FDF, // 0x18  isb
         0xD5181003, // 0x1C  msr  sctlr_el1, x3          MMU on: the next fetch is translated (code is mapped VA = PA)
         0xD5033FDF, // 0x20  isb
+        0x00000000, // 0x24  udf  #0                     boot's exit (never executed)
         // read (x0 = address list, x1 = count, x2 = result list)
-        0xB40000C1, // 0x24  cbz  x1, 0x3c               nothing to read
-        0xF8408403, // 0x28  ldr  x3, [x0], #8           next address
-        0xF9400064, // 0x2C  ldr  x4, [x3]               the load through the tables
-        0xF8008444, // 0x30  str  x4, [x2], #8           its value
-        0xD1000421, // 0x34  sub  x1, x1, #1
-        0xB5FFFF81, // 0x38  cbnz x1, 0x28
+        0xB40000C1, // 0x28  cbz  x1, 0x40               nothing to read
+        0xF8408403, // 0x2C  ldr  x3, [x0], #8           next address
+        0xF9400064, // 0x30  ldr  x4, [x3]               the load through the tables
+        0xF8008444, // 0x34  str  x4, [x2], #8           its value
+        0xD1000421, // 0x38  sub  x1, x1, #1
+        0xB5FFFF81, // 0x3C  cbnz x1, 0x2c
+        0x00000000, // 0x40  udf  #0                     read's exit (never executed)
         // invalidate: the guest's quiescent point
-        0xD508871F, // 0x3C  tlbi vmalle1                every stage-1 EL1 translation of this VMID
-        0xD5033F9F, // 0x40  dsb  sy                     the invalidation is complete
-        0xD5033FDF, // 0x44  isb                         and no later instruction was fetched under the old one
+        0xD508871F, // 0x44  tlbi vmalle1                every stage-1 EL1 translation of this VMID
+        0xD5033F9F, // 0x48  dsb  sy                     the invalidation is complete
+        0xD5033FDF, // 0x4C  isb                         and no later instruction was fetched under the old one
+        0x00000000, // 0x50  udf  #0                     invalidate's exit (never executed)
     ];
 
     private static readonly int[] Levels = [3, 4];
@@ -74,11 +74,15 @@ internal sealed class Arm64Isa : EmulatedIsa
 
     public override ReadOnlySpan<uint> Code => Program;
 
-    public override int ReadOffset => 0x24;
+    public override int BootExitOffset => 0x24;
 
-    public override int InvalidateOffset => 0x3C;
+    public override int ReadOffset => 0x28;
 
-    public override int EndOffset => 0x48;
+    public override int ReadExitOffset => 0x40;
+
+    public override int InvalidateOffset => 0x44;
+
+    public override int InvalidateExitOffset => 0x50;
 
     public override int ListRegister => RegisterX0;
 
@@ -95,7 +99,7 @@ internal sealed class Arm64Isa : EmulatedIsa
         RequireLevels(levels);
         engine.WriteRegister(RegisterCp, CoprocessorRegister.ScrEl3(ScrEl3Rw));
         ulong t0sz = 64UL - (ulong)(PageAllocator.PageShift + (9 * levels));
-        engine.WriteRegister(RegisterX0, MairNormalAttr0);
+        engine.WriteRegister(RegisterX0, AddressSpace.Arm64Mair); // the memory types the engine's AttrIndx values name
         engine.WriteRegister(RegisterX0 + 1, TcrFlags | t0sz);
         engine.WriteRegister(RegisterX0 + 2, root);
         engine.WriteRegister(RegisterX0 + 3, SctlrMmuOn);

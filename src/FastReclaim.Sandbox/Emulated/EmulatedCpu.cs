@@ -63,7 +63,7 @@ internal sealed unsafe class EmulatedCpu : IDisposable
     /// <exception cref="UnicornException">The boot code faulted, or the CPU did not take the settings.</exception>
     public void Boot(ulong root, int levels)
     {
-        ulong bootEnd = EmulatedSystemPages.CodeAddress + (ulong)_isa.ReadOffset;
+        ulong bootEnd = EmulatedSystemPages.CodeAddress + (ulong)_isa.BootExitOffset;
         _isa.PrepareBoot(_engine, root, levels, bootEnd);
         if (_engine.Run(EmulatedSystemPages.CodeAddress, bootEnd) is uint exception)
         {
@@ -74,8 +74,8 @@ internal sealed unsafe class EmulatedCpu : IDisposable
     }
 
     /// <summary>
-    /// The guest loads the 8-byte word at each of <paramref name="addresses"/> into <paramref name="values"/>, then,
-    /// when <paramref name="invalidate"/>, invalidates its TLB (also after a fault) and the quiescent point runs.
+    /// The guest loads the 8-byte word at each of <paramref name="addresses"/> into <paramref name="values"/> (up to
+    /// the first fault), then, when <paramref name="invalidate"/>, invalidates its TLB and the quiescent point runs.
     /// Without the invalidation the TLB keeps every translation the loads used: the next command may read through them.
     /// </summary>
     /// <exception cref="UnicornException">The guest stopped other than by a translation fault (e.g. a load from guest-physical memory nothing backs).</exception>
@@ -103,7 +103,7 @@ internal sealed unsafe class EmulatedCpu : IDisposable
         _engine.WriteRegister(_isa.CountRegister, (ulong)addresses.Length);
         _engine.WriteRegister(_isa.ResultsRegister, EmulatedSystemPages.ResultsAddress);
         ulong code = EmulatedSystemPages.CodeAddress;
-        uint? exception = _engine.Run(code + (ulong)_isa.ReadOffset, code + (ulong)(invalidate ? _isa.EndOffset : _isa.InvalidateOffset));
+        uint? exception = _engine.Run(code + (ulong)_isa.ReadOffset, code + (ulong)_isa.ReadExitOffset);
         int completed = addresses.Length - (int)_engine.ReadRegister(_isa.CountRegister);
         new ReadOnlySpan<ulong>((void*)_system.HostAddressOf(EmulatedSystemPages.ResultsAddress), completed).CopyTo(values);
 
@@ -116,15 +116,11 @@ internal sealed unsafe class EmulatedCpu : IDisposable
             }
 
             fault = new EmulatedFault(addresses[completed], number, _isa.DescribeException(number));
-            if (invalidate)
-            {
-                InvalidateTlb();
-                return new EmulatedAccessResult(completed, fault, values[..completed].Contains(TrapValue), Invalidated: true);
-            }
         }
-        else if (invalidate)
+
+        if (invalidate)
         {
-            _quiescentPoint?.Invoke();
+            InvalidateTlb();
         }
 
         return new EmulatedAccessResult(completed, fault, values[..completed].Contains(TrapValue), invalidate);
@@ -134,7 +130,7 @@ internal sealed unsafe class EmulatedCpu : IDisposable
     public void InvalidateTlb()
     {
         ulong code = EmulatedSystemPages.CodeAddress;
-        if (_engine.Run(code + (ulong)_isa.InvalidateOffset, code + (ulong)_isa.EndOffset) is uint exception)
+        if (_engine.Run(code + (ulong)_isa.InvalidateOffset, code + (ulong)_isa.InvalidateExitOffset) is uint exception)
         {
             throw new UnicornException($"The {_isa.Name} guest's TLB invalidation stopped with {_isa.DescribeException(exception)}.");
         }

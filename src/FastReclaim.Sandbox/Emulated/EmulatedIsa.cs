@@ -5,13 +5,15 @@ namespace FastReclaim.Sandbox;
 /// each: boot, read a list, invalidate the TLB), its registers, how the MMU is switched on, and the trap entry.
 /// </summary>
 /// <remarks>
-/// The program is one block of machine code with three entry/exit pairs, run with <c>uc_emu_start(begin, until)</c>:
-/// boot = [0, <see cref="ReadOffset"/>), read = [<see cref="ReadOffset"/>, <see cref="InvalidateOffset"/>),
-/// invalidate = [<see cref="InvalidateOffset"/>, <see cref="EndOffset"/>). A read with the invalidation after it
-/// runs [<see cref="ReadOffset"/>, <see cref="EndOffset"/>). The read loop takes the address list, the count and the
-/// result list in three registers and counts the count register down after each load, so after a fault
-/// <c>count - register</c> loads completed. The words were assembled with binutils (aarch64-linux-gnu-as,
-/// riscv64-linux-gnu-as -march=rv64g) and checked against objdump; no tool is needed to run them.
+/// The program is one block of machine code with three pieces, each run with <c>uc_emu_start(begin, until)</c> from
+/// its first instruction to its exit: boot [0, <see cref="BootExitOffset"/>), read [<see cref="ReadOffset"/>,
+/// <see cref="ReadExitOffset"/>), invalidate [<see cref="InvalidateOffset"/>, <see cref="InvalidateExitOffset"/>).
+/// Each exit holds an undefined instruction that never runs, and a piece is always run to its own exit: Unicorn
+/// compiles the stop into the translation blocks it caches, so a block translated while its end was not the exit
+/// would later run past it. The read loop takes the address list, the count and the result list in three
+/// registers and counts the count register down after each load, so after a fault <c>count - register</c> loads
+/// completed. The words were assembled with binutils 2.40 (aarch64-linux-gnu-as, riscv64-linux-gnu-as
+/// -march=rv64g) and checked against objdump; no tool is needed to run them.
 /// </remarks>
 internal abstract class EmulatedIsa
 {
@@ -25,11 +27,15 @@ internal abstract class EmulatedIsa
     /// <summary>The program's instruction words (little-endian).</summary>
     public abstract ReadOnlySpan<uint> Code { get; }
 
+    public abstract int BootExitOffset { get; }
+
     public abstract int ReadOffset { get; }
+
+    public abstract int ReadExitOffset { get; }
 
     public abstract int InvalidateOffset { get; }
 
-    public abstract int EndOffset { get; }
+    public abstract int InvalidateExitOffset { get; }
 
     /// <summary>Registers of the read loop: address list (guest-virtual), count, result list (guest-virtual).</summary>
     public abstract int ListRegister { get; }
@@ -63,13 +69,17 @@ internal abstract class EmulatedIsa
     /// <summary>A name for QEMU's exception number.</summary>
     public abstract string DescribeException(uint exception);
 
-    /// <summary>The ISA of <paramref name="levels"/>-level tables walked by this CPU, or an <see cref="ArgumentOutOfRangeException"/> naming the value.</summary>
+    /// <summary>Why this CPU cannot walk <paramref name="levels"/>-level tables (naming the value), or <see langword="null"/> when it can.</summary>
+    public string? LevelsRefusal(int levels) => SupportedLevels.Contains(levels)
+        ? null
+        : $"The emulated {Name} CPU walks {string.Join(" or ", SupportedLevels.ToArray())}-level tables, not {levels}.";
+
+    /// <summary>Throws an <see cref="ArgumentOutOfRangeException"/> naming the value unless this CPU walks <paramref name="levels"/>-level tables.</summary>
     public void RequireLevels(int levels)
     {
-        if (!SupportedLevels.Contains(levels))
+        if (LevelsRefusal(levels) is string refusal)
         {
-            throw new ArgumentOutOfRangeException(nameof(levels), levels,
-                $"The emulated {Name} CPU walks {string.Join(" or ", SupportedLevels.ToArray())}-level tables, not {levels}.");
+            throw new ArgumentOutOfRangeException(nameof(levels), levels, refusal);
         }
     }
 }

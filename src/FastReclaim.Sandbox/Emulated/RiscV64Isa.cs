@@ -29,23 +29,26 @@ internal sealed class RiscV64Isa : EmulatedIsa
 
     private static readonly uint[] Program =
     [
-        // boot (a0 = satp, a1 = the address after mret, a2 = mstatus), in M-mode
+        // boot (a0 = satp, a1 = where mret lands, a2 = mstatus), in M-mode
         0x18051073, // 0x00  csrw satp, a0
         0x30061073, // 0x04  csrw mstatus, a2              MPP = S
-        0x34159073, // 0x08  csrw mepc, a1                 mret lands at the read code
+        0x34159073, // 0x08  csrw mepc, a1                 mret lands on boot's exit
         0x12000073, // 0x0C  sfence.vma zero, zero
         0x30200073, // 0x10  mret                          into S-mode: from here on every access is translated
+        0xC0001073, // 0x14  unimp                         boot's exit (never executed)
         // read (a0 = address list, a1 = count, a2 = result list)
-        0x02058063, // 0x14  beqz a1, 0x34                 nothing to read
-        0x00053283, // 0x18  ld   t0, 0(a0)                next address
-        0x0002B303, // 0x1C  ld   t1, 0(t0)                the load through the tables
-        0x00663023, // 0x20  sd   t1, 0(a2)                its value
-        0x00850513, // 0x24  addi a0, a0, 8
-        0x00860613, // 0x28  addi a2, a2, 8
-        0xFFF58593, // 0x2C  addi a1, a1, -1
-        0xFE0594E3, // 0x30  bnez a1, 0x18
+        0x02058063, // 0x18  beqz a1, 0x38                 nothing to read
+        0x00053283, // 0x1C  ld   t0, 0(a0)                next address
+        0x0002B303, // 0x20  ld   t1, 0(t0)                the load through the tables
+        0x00663023, // 0x24  sd   t1, 0(a2)                its value
+        0x00850513, // 0x28  addi a0, a0, 8
+        0x00860613, // 0x2C  addi a2, a2, 8
+        0xFFF58593, // 0x30  addi a1, a1, -1
+        0xFE0594E3, // 0x34  bnez a1, 0x1c
+        0xC0001073, // 0x38  unimp                         read's exit (never executed)
         // invalidate: the guest's quiescent point
-        0x12000073, // 0x34  sfence.vma zero, zero         every translation, every address space
+        0x12000073, // 0x3C  sfence.vma zero, zero         every translation, every address space
+        0xC0001073, // 0x40  unimp                         invalidate's exit (never executed)
     ];
 
     private static readonly int[] Levels = [3, 4, 5];
@@ -62,11 +65,15 @@ internal sealed class RiscV64Isa : EmulatedIsa
 
     public override ReadOnlySpan<uint> Code => Program;
 
-    public override int ReadOffset => 0x14;
+    public override int BootExitOffset => 0x14;
 
-    public override int InvalidateOffset => 0x34;
+    public override int ReadOffset => 0x18;
 
-    public override int EndOffset => 0x38;
+    public override int ReadExitOffset => 0x38;
+
+    public override int InvalidateOffset => 0x3C;
+
+    public override int InvalidateExitOffset => 0x40;
 
     public override int ListRegister => RegisterA0;
 

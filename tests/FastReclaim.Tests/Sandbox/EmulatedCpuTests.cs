@@ -1,10 +1,12 @@
+using FastReclaim.Cli.Sandbox;
 using FastReclaim.Sandbox;
 
 namespace FastReclaim.Tests.Sandbox;
 
 /// <summary>
-/// The Unicorn binding and the guest programs, on tables written here by hand in a test-owned allocator (the
-/// architecture manuals' encodings, independent of the engine); skipped where libunicorn.so.2 cannot be loaded.
+/// The Unicorn binding and the guest programs on their own, on tables written here by hand in a test-owned allocator
+/// (the architecture manuals' encodings, independent of the engine); skipped where libunicorn.so.2 cannot be loaded.
+/// What the engine's tables do under the same CPUs is in <see cref="EmulatedMachineTests"/>.
 /// </summary>
 public unsafe class EmulatedCpuTests
 {
@@ -12,7 +14,6 @@ public unsafe class EmulatedCpuTests
     private const ulong DataVa = 0x20_0000_0000;   // 128 GiB: canonical for Sv39 (below 2^38) and for 39-bit Arm64
     private const ulong BlockVa = 0x30_0000_0000;
     private const ulong TwoMiB = 1UL << 21;
-    private const ulong MarkerTag = 0x5A5A_0000_0000_0000;
 
     public static TheoryData<string, int> Cpus => new() { { "arm64", 3 }, { "arm64", 4 }, { "riscv64", 3 }, { "riscv64", 4 }, { "riscv64", 5 } };
 
@@ -31,48 +32,29 @@ public unsafe class EmulatedCpuTests
         EmulatedAccessResult result = rig.Cpu.Execute([DataVa + 0x18, BlockVa + 0x1_2340], values, invalidate: true);
 
         Assert.Equal(new EmulatedAccessResult(2, null, false, true), result);
-        Assert.Equal([MarkerTag | (frame + 0x18), 0x2222UL], values);
+        Assert.Equal([GuestFrames.Marker(frame + 0x18), 0x2222UL], values);
     }
 
+    /// <summary>
+    /// Each piece of the program ends at an exit that holds an undefined instruction (so a run that missed its stop
+    /// would fault, not fall into the next piece), in the order boot, read, invalidate, and the last exit is the last word.
+    /// </summary>
     [Theory]
-    [MemberData(nameof(Cpus))]
-    public void Cleared_Leaf_Reads_Stale_Until_The_Guest_Invalidates_Then_Faults_And_A_New_Leaf_Reads_The_New_Frame(string arch, int levels)
+    [InlineData("arm64", 0x0000_0000u)]     // udf #0
+    [InlineData("riscv64", 0xC000_1073u)]   // unimp (csrrw x0, cycle, x0)
+    public void Every_Piece_Of_The_Guest_Program_Ends_At_An_Undefined_Instruction(string arch, uint undefined)
     {
-        using var rig = new Rig(arch, levels);
-        ulong frame = rig.NewFrame();
-        ulong* leaf = rig.Map(DataVa, frame, leafLevel: 1);
-        var values = new ulong[1];
-        Assert.Equal(1, rig.Cpu.Execute([DataVa], values, invalidate: false).Completed);
+        EmulatedIsa isa = arch == "arm64" ? Arm64Isa.Instance : RiscV64Isa.Instance;
+        uint[] code = isa.Code.ToArray();
+        int[] exits = [isa.BootExitOffset, isa.ReadExitOffset, isa.InvalidateExitOffset];
 
-        *leaf = 0;
-        EmulatedAccessResult stale = rig.Cpu.Execute([DataVa], values, invalidate: false);
-        Assert.Equal((1, MarkerTag | frame), (stale.Completed, values[0])); // the hazard: the TLB still has it
-
-        rig.Cpu.InvalidateTlb();
-        EmulatedAccessResult faulted = rig.Cpu.Execute([DataVa], values, invalidate: true);
-        Assert.Equal(0, faulted.Completed);
-        Assert.Equal(DataVa, faulted.Fault?.Address);
-        Assert.True(rig.Cpu.Isa.IsTranslationFault(faulted.Fault!.Value.Exception), faulted.Fault.ToString());
-
-        ulong newFrame = rig.NewFrame();
-        Assert.True(leaf == rig.Map(DataVa, newFrame, leafLevel: 1));
-        Assert.Equal(1, rig.Cpu.Execute([DataVa], values, invalidate: true).Completed);
-        Assert.Equal(MarkerTag | newFrame, values[0]);
-    }
-
-    [Theory]
-    [MemberData(nameof(Cpus))]
-    public void A_Walk_Into_A_Poisoned_Table_Reads_The_Trap_Value(string arch, int levels)
-    {
-        using var rig = new Rig(arch, levels);
-        rig.Map(DataVa, rig.NewFrame(), leafLevel: 1);
-        var values = new ulong[1];
-        new Span<ulong>((void*)rig.TableOf(DataVa, 1), 512).Fill(rig.Cpu.TrapValue);
-
-        EmulatedAccessResult result = rig.Cpu.Execute([DataVa + 0x40], values, invalidate: true);
-
-        Assert.True(result.TrapFrameRead, result.ToString());
-        Assert.Equal(rig.Cpu.TrapValue, values[0]);
+        Assert.All(exits, exit => Assert.Equal(undefined, code[exit / sizeof(uint)]));
+        Assert.Equal([isa.BootExitOffset + 4, isa.ReadExitOffset + 4], new[] { isa.ReadOffset, isa.InvalidateOffset });
+        Assert.Equal(isa.InvalidateExitOffset + 4, code.Length * sizeof(uint));
+        for (int offset = 0; offset < isa.InvalidateExitOffset; offset += sizeof(uint))
+        {
+            Assert.True(Array.IndexOf(exits, offset) >= 0 || code[offset / sizeof(uint)] != undefined, $"an undefined word inside a piece at 0x{offset:X}");
+        }
     }
 
     [Fact]
@@ -129,17 +111,7 @@ public unsafe class EmulatedCpuTests
 
         public EmulatedCpu Cpu { get; }
 
-        public ulong NewFrame()
-        {
-            nint page = Allocator.Allocate();
-            ulong physical = Allocator.PhysicalOf(page);
-            for (int k = 0; k < 512; k++)
-            {
-                ((ulong*)page)[k] = MarkerTag | (physical + (ulong)(k * 8));
-            }
-
-            return physical;
-        }
+        public ulong NewFrame() => GuestFrames.New(Allocator);
 
         /// <summary>A 2 MiB guest-physical block at 4 GiB + 2 MiB per block.</summary>
         public GuestMemoryRegion NewBlock()
@@ -150,8 +122,8 @@ public unsafe class EmulatedCpuTests
             return region;
         }
 
-        /// <summary>Writes the leaf (Arm ARM D8.3 page/block descriptor; RISC-V PTE V|R|W|X|A|D) and returns it.</summary>
-        public ulong* Map(ulong va, ulong pa, int leafLevel)
+        /// <summary>Writes the leaf (Arm ARM D8.3 page/block descriptor; RISC-V PTE V|R|W|X|A|D).</summary>
+        public void Map(ulong va, ulong pa, int leafLevel)
         {
             ulong* table = (ulong*)Allocator.VirtualOf(_root);
             for (int level = _levels; level > leafLevel; level--)
@@ -166,22 +138,9 @@ public unsafe class EmulatedCpuTests
                 table = (ulong*)Allocator.VirtualOf(Frame(*entry));
             }
 
-            ulong* leaf = table + Index(va, leafLevel);
-            *leaf = _arm64
+            table[Index(va, leafLevel)] = _arm64
                 ? pa | (1UL << 10) | (3UL << 8) | (leafLevel == 1 ? 0b11UL : 0b01UL)   // AF, SH inner, page or block
                 : ((pa >> 12) << 10) | 0x1 | 0x2 | 0x4 | 0x8 | 0x40 | 0x80;            // V R W X A D
-            return leaf;
-        }
-
-        public nint TableOf(ulong va, int level)
-        {
-            ulong* table = (ulong*)Allocator.VirtualOf(_root);
-            for (int l = _levels; l > level; l--)
-            {
-                table = (ulong*)Allocator.VirtualOf(Frame(table[Index(va, l)]));
-            }
-
-            return (nint)table;
         }
 
         private ulong Frame(ulong entry) => _arm64 ? entry & 0x0000_FFFF_FFFF_F000 : (entry >> 10) << 12;

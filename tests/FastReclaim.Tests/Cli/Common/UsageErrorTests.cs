@@ -32,6 +32,11 @@ public sealed class UsageErrorTests
     [InlineData("sandbox --passes 0", "--passes", "'0'")]
     [InlineData("sandbox --pages 100000", "--pages", "'100000'")]
     [InlineData("sandbox --passes x", "--passes", "'x'")]
+    [InlineData("sandbox --arch arm", "--arch", "'arm'")]
+    [InlineData("sandbox --arch x86_64", "--arch", "'x86_64'")]
+    [InlineData("sandbox --arch arm64 --levels 5", "--levels", "'5'")]
+    [InlineData("sandbox --arch riscv64 --levels 6", "--levels", "'6'")]
+    [InlineData("sandbox --levels 3", "--levels", "'3'")]
     public async Task Bad_Argument_Exits_2_With_One_Line_Naming_It(string commandLine, string name, string value)
     {
         using CliProcess cli = CliProcess.Start(commandLine.Split(' '));

@@ -53,4 +53,43 @@ public class SandboxCommandTests
         Assert.Equal(128 + CliProcess.SigInt, await cli.WaitAsync(TestContext.Current.CancellationToken));
         Assert.DoesNotContain("all checks passed", cli.Output, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("arm64", 3)]
+    [InlineData("arm64", 4)]
+    [InlineData("riscv64", 3)]
+    [InlineData("riscv64", 4)]
+    [InlineData("riscv64", 5)]
+    public void Emulated_Sandbox_Shows_Reads_The_Stale_Tlb_The_Fault_After_Invalidation_And_The_Remapped_Frame_And_Exits_0(string archName, int levels)
+    {
+        Assert.SkipUnless(UnicornAvailability.IsAvailable(out string reason), reason);
+        SandboxArchitecture arch = SandboxArchitectureNames.Parse(archName);
+        var output = new StringWriter();
+        var error = new StringWriter();
+
+        int exitCode = SandboxCommand.Run(new SandboxSettings(Pages: 8, Passes: 50, ReclaimPolicy.Eager, arch, levels), output, error, CancellationToken.None);
+
+        string text = output.ToString();
+        Assert.True(exitCode == 0, $"exit {exitCode}\n{text}\n{error}");
+        Assert.Contains("4 KiB  8 of 8 pages read back their frame's marker", text, StringComparison.Ordinal);
+        Assert.Contains("1 GiB  0x3063456780 -> 0x5A5A000123456780", text, StringComparison.Ordinal);
+        Assert.Matches(@"guest read before it invalidates its TLB: 0x5A5A[0-9A-F]+ \(the old frame's marker, from its TLB: the hazard\); [1-9][0-9]* tables still pending", text);
+        Assert.Contains(arch == SandboxArchitecture.Arm64 ? "data abort at 0x2000000000" : "load page fault at 0x2000000000", text, StringComparison.Ordinal);
+        Assert.Contains(" 0 reads of the trap, 0 wrong values", text, StringComparison.Ordinal);
+        Assert.Contains("all checks passed", text, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("arm64", "none")]
+    [InlineData("riscv64", "linux")]
+    public async Task Emulated_Sandbox_Process_Exits_0_Under_Every_Policy(string arch, string policy)
+    {
+        Assert.SkipUnless(UnicornAvailability.IsAvailable(out string reason), reason);
+        using CliProcess cli = CliProcess.Start("sandbox", "--arch", arch, "--policy", policy, "--passes", "100");
+
+        int exit = await cli.WaitAsync(TestContext.Current.CancellationToken);
+
+        Assert.True(exit == 0, $"exit {exit}\n{cli.Output}");
+        Assert.Contains("all checks passed", cli.Output, StringComparison.Ordinal);
+    }
 }
