@@ -70,6 +70,36 @@ public unsafe class EmulatedMachineTests
     }
 
     /// <summary>
+    /// A zap of one 4 KiB page inside a 2 MiB leaf splits the leaf into a PTE table of 512 pages (on Arm64 by
+    /// break-before-make): the guest, after invalidating its TLB, faults on the zapped page and reads every other
+    /// page of the span from the same frame as before.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Machines))]
+    public void Guest_Reads_The_Rest_Of_A_2M_Leaf_That_A_Partial_Zap_Split(PageTableFormat format, int levels)
+    {
+        using EmulatedMachine machine = NewMachine(format, levels, poison: true);
+        ulong large = EmulatedMachine.LargeMemoryPhysicalBase;
+        machine.AddressSpace.Map(LargeBase, large, TwoMiB, EmulatedMachine.DataFlags, LeafSize.Size2M);
+        ulong[] offsets = [0x0, 0x1000, 0x2008, 0x1F_F000];
+        foreach (ulong offset in offsets)
+        {
+            machine.LargeMemory.WriteUInt64(large + offset, GuestFrames.Marker(large + offset));
+        }
+
+        var values = new ulong[offsets.Length];
+        Assert.Equal(offsets.Length, machine.Read([.. offsets.Select(o => LargeBase + o)], values).Completed);
+
+        machine.AddressSpace.Zap(LargeBase + 0x1000, PageAllocator.PageSize);
+        EmulatedAccessResult zapped = machine.Read([LargeBase + 0x1000], values);
+        EmulatedAccessResult rest = machine.Read([LargeBase, LargeBase + 0x2008, LargeBase + 0x1F_F000], values);
+
+        Assert.Equal((0, LargeBase + 0x1000), (zapped.Completed, zapped.Fault?.Address ?? 0));
+        Assert.Equal(3, rest.Completed);
+        Assert.Equal([GuestFrames.Marker(large), GuestFrames.Marker(large + 0x2008), GuestFrames.Marker(large + 0x1F_F000)], values[..3]);
+    }
+
+    /// <summary>
     /// The architecture's rule the reclaimer depends on: a zapped page still reads its old frame through the guest's
     /// TLB until the guest invalidates, and the table the zap unhooked is not freed while the guest may hold such a
     /// translation (its thread stays online); after the invalidation the read faults and the table is freed.
