@@ -10,13 +10,19 @@ namespace FastReclaim.Sandbox;
 /// <see cref="ArenaPhysicalBase"/>; a sparse slot for large leaves at <see cref="LargeMemoryPhysicalBase"/>.
 /// The system pages are mapped at guest-virtual = guest-physical in [<see cref="SystemVirtualBase"/>,
 /// <see cref="SystemVirtualEnd"/>); map data elsewhere, below 2^47.</para>
-/// <para>Reclaim: <see cref="Read"/> and <see cref="Write"/> run the vCPU on the calling thread, which is a QSBR
-/// reader of <see cref="Epoch"/> while the guest runs (<see cref="EpochDomain.Online()"/> before entering,
-/// <see cref="EpochDomain.Offline"/> after). Every exit the guest program makes is a
+/// <para>Reclaim: <see cref="Read"/>, <see cref="Write"/> and <see cref="Spin"/> run the vCPU on the calling thread,
+/// which is a QSBR reader of <see cref="Epoch"/> while the guest runs (<see cref="EpochDomain.Online(Action)"/>
+/// before entering, <see cref="EpochDomain.Offline"/> after). Every exit the guest program makes is a
 /// <see cref="EpochDomain.Quiescent"/> point: the guest reloads CR3 before its next data access, which empties its
 /// TLB and paging-structure caches, so no translation cached before the exit can lead it into a table retired
 /// before the exit. A table unhooked by a concurrent <see cref="AddressSpace.Zap"/> is therefore freed only after
 /// the guest has passed such an exit, and the guest never walks a freed table.</para>
+/// <para>A guest that does not exit (<see cref="Spin"/>, or any guest on hardware-virtualized KVM, which may run
+/// for seconds without one) would hold every grace period back. The expedite the vCPU thread registers with
+/// <see cref="EpochDomain.Online(Action)"/> kicks it: a signal that interrupts <c>KVM_RUN</c> (see
+/// <see cref="Kicks"/>). The host resumes the interrupted guest through a CR3 reload, so the interrupted run is a
+/// quiescent point like any other exit, and the grace period ends about <see cref="EpochOptions.ExpediteAfter"/>
+/// after it began waiting for the vCPU.</para>
 /// </remarks>
 public sealed class GuestMachine : IDisposable
 {
@@ -44,6 +50,7 @@ public sealed class GuestMachine : IDisposable
     private readonly Lock _vcpuLock = new();
     private readonly bool _ownsEpoch;
     private readonly MicroVm _vm;
+    private readonly Action _expedite;
 
     /// <summary>Creates the VM, the allocator arena, the address space and boots the guest program.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A size in <paramref name="options"/> is not a positive multiple of its unit.</exception>
@@ -68,6 +75,11 @@ public sealed class GuestMachine : IDisposable
         try
         {
             _vm = new MicroVm(Epoch.Quiescent);
+#if FASTRECLAIM_FAULT_INJECTION
+            _expedite = options.BrokenKick ? static () => { } : _vm.Kick.Kick;
+#else
+            _expedite = _vm.Kick.Kick;
+#endif
             Allocator = new PageAllocator(new PageAllocatorOptions
             {
                 ArenaBytes = options.ArenaBytes,
@@ -136,19 +148,66 @@ public sealed class GuestMachine : IDisposable
     public GuestAccessResult Write(ReadOnlySpan<ulong> addresses, ulong value, Span<ulong> readBack) =>
         Execute(GuestProgram.CommandWrite, addresses, value, readBack);
 
+    /// <summary>
+    /// The guest that never exits: it reads the 8-byte word at each of <paramref name="addresses"/> (at most 512),
+    /// pass after pass, comparing each with <paramref name="expected"/>, until <paramref name="stop"/> is cancelled
+    /// (it stops at the end of the pass that sees it). A page fault is counted and the guest goes on with the next
+    /// address. It never reloads CR3 and makes no exit of its own, so the only quiescent points it gives the epoch
+    /// domain are the kicks the domain asks for when a grace period waits for it.
+    /// </summary>
+    /// <remarks>As <see cref="Read"/>: runs the vCPU on the calling thread; <paramref name="stop"/> is cancelled from another.</remarks>
+    /// <exception cref="ArgumentOutOfRangeException">More than <see cref="MaxAddressesPerCommand"/> addresses.</exception>
+    /// <exception cref="ArgumentException"><paramref name="expected"/> is not as long as <paramref name="addresses"/>.</exception>
+    public GuestSpinResult Spin(ReadOnlySpan<ulong> addresses, ReadOnlySpan<ulong> expected, CancellationToken stop)
+    {
+        using VcpuTurn turn = TakeVcpu();
+        return _vm.Spin(addresses, expected, stop);
+    }
+
+    /// <summary>Passes the guest of a running <see cref="Spin"/> has made so far (read live, from any thread; the last spin's count after it).</summary>
+    public long SpinPasses => _vm.SpinPasses;
+
+    /// <summary>
+    /// The signal that kicks the vCPU thread out of <c>KVM_RUN</c>: <c>SIGRTMIN + 1</c> (35 with glibc), a signal the
+    /// .NET runtime does not use (it takes <c>SIGRTMIN</c>). The thread blocks it while it runs the vCPU, except inside
+    /// <c>KVM_RUN</c>, and never receives it; its mask is restored when the run is over.
+    /// </summary>
+    public static int KickSignal => VcpuKick.Signal;
+
+    /// <summary>Kicks sent to the vCPU thread: the expedites the epoch domain asked for while the guest ran.</summary>
+    public long Kicks => _vm.Kick.Sent;
+
+    /// <summary>Runs of the vCPU that a signal interrupted (kicks, and any other signal to that thread), each one a quiescent point.</summary>
+    public long InterruptedRuns => _vm.InterruptedRuns;
+
+    /// <summary>Interrupts the guest now (test use): what the epoch domain's expedite does.</summary>
+    internal void KickVcpu() => _vm.Kick.Kick();
+
     private GuestAccessResult Execute(ulong command, ReadOnlySpan<ulong> addresses, ulong value, Span<ulong> results)
     {
         using VcpuTurn turn = TakeVcpu();
         return _vm.Execute(command, addresses, value, results);
     }
 
-    /// <summary>Takes the vCPU for the calling thread and puts the thread online in <see cref="Epoch"/> until the turn is disposed.</summary>
+    /// <summary>
+    /// Takes the vCPU for the calling thread: arms the kick for this thread and puts it online in <see cref="Epoch"/>
+    /// until the turn is disposed.
+    /// </summary>
     private VcpuTurn TakeVcpu()
     {
         _vcpuLock.Enter();
         try
         {
-            Epoch.Online();
+            _vm.Kick.Arm();
+            try
+            {
+                Epoch.Online(_expedite);
+            }
+            catch
+            {
+                _vm.Kick.Disarm();
+                throw;
+            }
         }
         catch
         {
@@ -162,10 +221,18 @@ public sealed class GuestMachine : IDisposable
     /// <summary>The calling thread's turn on the vCPU: it is online in the epoch domain, and no other thread runs the guest.</summary>
     private readonly ref struct VcpuTurn(GuestMachine machine)
     {
+        /// <summary>Offline first, so a late expedite finds the kick still armed and its signal is drained by Disarm.</summary>
         public void Dispose()
         {
-            machine.Epoch.Offline();
-            machine._vcpuLock.Exit();
+            try
+            {
+                machine.Epoch.Offline();
+                machine._vm.Kick.Disarm();
+            }
+            finally
+            {
+                machine._vcpuLock.Exit();
+            }
         }
     }
 

@@ -26,4 +26,9 @@ public sealed class GuestMachineOptions
 
     /// <summary>The epoch domain the address space retires tables to; <see langword="null"/> = the machine makes its own.</summary>
     public EpochDomain? Epoch { get; set; }
+
+#if FASTRECLAIM_FAULT_INJECTION
+    /// <summary>Test builds only: the expedite the vCPU registers does nothing (no kick), to show the tests catch it.</summary>
+    internal bool BrokenKick { get; set; }
+#endif
 }

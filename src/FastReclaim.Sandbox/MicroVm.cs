@@ -3,7 +3,8 @@ namespace FastReclaim.Sandbox;
 /// <summary>
 /// One VM with one vCPU running <see cref="GuestProgram"/> in 64-bit mode, on whatever page tables the owner roots
 /// at the CR3 passed to <see cref="Boot"/>. Those tables must map <see cref="SystemPages"/> at guest-virtual =
-/// guest-physical (see <see cref="SystemPageAddresses"/>). Commands run on the calling thread.
+/// guest-physical (see <see cref="SystemPageAddresses"/>). Commands run on the calling thread; <see cref="Kick"/>
+/// interrupts them from another.
 /// </summary>
 internal sealed unsafe class MicroVm : IDisposable
 {
@@ -19,9 +20,13 @@ internal sealed unsafe class MicroVm : IDisposable
     private readonly KvmVcpu _vcpu;
     private readonly Action? _quiescentPoint;
     private uint _nextSlot;
+    private long _interruptedRuns;
 
     /// <summary>Opens KVM, creates the VM and vCPU, and loads the guest program into its system pages (slot 0).</summary>
-    /// <param name="quiescentPoint">Called on the vCPU thread at every exit the guest program makes.</param>
+    /// <param name="quiescentPoint">
+    /// Called on the vCPU thread at every exit: each one the guest program makes, and each interrupted
+    /// <c>KVM_RUN</c> (after routing the guest through its flush, see <see cref="GuestProgram"/>).
+    /// </param>
     /// <exception cref="KvmException">KVM is unavailable or refused a call.</exception>
     public MicroVm(Action? quiescentPoint = null)
     {
@@ -36,6 +41,7 @@ internal sealed unsafe class MicroVm : IDisposable
             _vcpu = _vm.CreateVcpu(0);
             KvmCpuidEntry[] cpuid = _kvm.GetSupportedCpuid();
             _vcpu.SetCpuid(cpuid);
+            Kick = new VcpuKick(_vcpu);
             SupportsGigabytePages = cpuid.Any(e => e.Function == CpuidExtendedFeatures && ((e.Edx >> CpuidPage1GbBit) & 1) != 0);
         }
         catch
@@ -64,6 +70,15 @@ internal sealed unsafe class MicroVm : IDisposable
             }
         }
     }
+
+    /// <summary>Interrupts the vCPU's <c>KVM_RUN</c> from another thread while a command runs (armed by the thread that runs it).</summary>
+    public VcpuKick Kick { get; }
+
+    /// <summary><c>KVM_RUN</c> calls that a signal interrupted (a kick or any other), each one a quiescent point.</summary>
+    public long InterruptedRuns => Volatile.Read(ref _interruptedRuns);
+
+    /// <summary>Passes the spinning guest has made so far (a live read of its mailbox counter, from any thread).</summary>
+    public long SpinPasses => (long)_system.ReadUInt64(SystemPages.MailboxAddress + GuestProgram.Mailbox.SpinPasses);
 
     /// <summary>The KVM API version (12).</summary>
     public int ApiVersion => _kvm.ApiVersion;
@@ -99,15 +114,59 @@ internal sealed unsafe class MicroVm : IDisposable
     /// </summary>
     public GuestAccessResult Execute(ulong command, ReadOnlySpan<ulong> addresses, ulong writeValue, Span<ulong> results)
     {
+        if (results.Length < addresses.Length)
+        {
+            throw new ArgumentException($"{results.Length} result slots for {addresses.Length} addresses.", nameof(results));
+        }
+
+        byte* mailbox = WriteCommand(command, addresses, writeValue);
+        (int exits, GuestFault? fault, bool trap) = RunToReady(mailbox);
+        int completed = (int)*(ulong*)(mailbox + GuestProgram.Mailbox.Completed);
+        new ReadOnlySpan<ulong>(mailbox + GuestProgram.Mailbox.Results, completed).CopyTo(results);
+        return new GuestAccessResult(completed, fault, trap, exits);
+    }
+
+    /// <summary>
+    /// Runs <see cref="GuestProgram.CommandSpin"/> over <paramref name="addresses"/> until <paramref name="stop"/> is
+    /// cancelled: the guest reads them pass after pass, checking each word against <paramref name="expected"/>, and
+    /// makes no exit until it sees the stop at the end of a pass.
+    /// </summary>
+    public GuestSpinResult Spin(ReadOnlySpan<ulong> addresses, ReadOnlySpan<ulong> expected, CancellationToken stop)
+    {
+        if (expected.Length != addresses.Length)
+        {
+            throw new ArgumentException($"{expected.Length} expected values for {addresses.Length} addresses.", nameof(expected));
+        }
+
+        byte* mailbox = WriteCommand(GuestProgram.CommandSpin, addresses, 0);
+        expected.CopyTo(new Span<ulong>(mailbox + GuestProgram.Mailbox.Results, expected.Length));
+        new Span<byte>(mailbox + GuestProgram.Mailbox.SpinPasses, GuestProgram.Mailbox.SpinStop + sizeof(ulong) - GuestProgram.Mailbox.SpinPasses).Clear();
+
+        // Registered after the stop flag is cleared, so a token cancelled already stops the guest after one pass.
+        // The guest reads the flag with a plain load once per pass; the store reaches it like any store to shared
+        // memory reaches another CPU.
+        (int exits, GuestFault? fault, bool trap) result;
+        using (stop.Register(static state => Volatile.Write(ref *(ulong*)((nint)state! + GuestProgram.Mailbox.SpinStop), 1), (nint)mailbox))
+        {
+            result = RunToReady(mailbox);
+        }
+
+        return new GuestSpinResult(
+            Passes: (long)*(ulong*)(mailbox + GuestProgram.Mailbox.SpinPasses),
+            Reads: (long)*(ulong*)(mailbox + GuestProgram.Mailbox.SpinReads),
+            Faults: (long)*(ulong*)(mailbox + GuestProgram.Mailbox.SpinFaults),
+            TrapFrameReads: (long)*(ulong*)(mailbox + GuestProgram.Mailbox.SpinTraps),
+            WrongValues: (long)*(ulong*)(mailbox + GuestProgram.Mailbox.SpinWrong),
+            Exits: result.exits);
+    }
+
+    /// <summary>Fills the mailbox for one command; returns its host address.</summary>
+    private byte* WriteCommand(ulong command, ReadOnlySpan<ulong> addresses, ulong writeValue)
+    {
         if (addresses.Length > GuestProgram.Mailbox.MaxAddresses)
         {
             throw new ArgumentOutOfRangeException(nameof(addresses), addresses.Length,
                 $"At most {GuestProgram.Mailbox.MaxAddresses} addresses per command.");
-        }
-
-        if (results.Length < addresses.Length)
-        {
-            throw new ArgumentException($"{results.Length} result slots for {addresses.Length} addresses.", nameof(results));
         }
 
         // The vCPU is stopped (this thread is the only one that runs it), so plain stores suffice; KVM_RUN is a
@@ -118,7 +177,15 @@ internal sealed unsafe class MicroVm : IDisposable
         *(ulong*)(mailbox + GuestProgram.Mailbox.WriteValue) = writeValue;
         *(ulong*)(mailbox + GuestProgram.Mailbox.TrapValue) = TrapValue;
         addresses.CopyTo(new Span<ulong>(mailbox + GuestProgram.Mailbox.Addresses, addresses.Length));
+        return mailbox;
+    }
 
+    /// <summary>
+    /// Runs the guest until its READY exit, reporting every exit on the way (and that one) as a quiescent point.
+    /// Returns the guest's own exits (READY included), the last page fault it reported and whether it read the trap.
+    /// </summary>
+    private (int Exits, GuestFault? Fault, bool Trap) RunToReady(byte* mailbox)
+    {
         GuestFault? fault = null;
         bool trap = false;
         int exits = 0;
@@ -127,7 +194,11 @@ internal sealed unsafe class MicroVm : IDisposable
             VcpuExit exit = _vcpu.Run();
             if (exit.Reason == KvmExitReason.Interrupted)
             {
-                continue; // not a quiescent point: the guest resumes mid-command with its TLB intact
+                VcpuKick.ConsumePending();
+                ResumeThroughFlush();
+                _interruptedRuns++;
+                _quiescentPoint?.Invoke();
+                continue;
             }
 
             exits++;
@@ -139,10 +210,8 @@ internal sealed unsafe class MicroVm : IDisposable
             switch (exit.IoPort)
             {
                 case GuestProgram.PortReady:
-                    int completed = (int)*(ulong*)(mailbox + GuestProgram.Mailbox.Completed);
-                    new ReadOnlySpan<ulong>(mailbox + GuestProgram.Mailbox.Results, completed).CopyTo(results);
                     _quiescentPoint?.Invoke();
-                    return new GuestAccessResult(completed, fault, trap, exits);
+                    return (exits, fault, trap);
                 case GuestProgram.PortFault:
                     fault = new GuestFault(
                         *(ulong*)(mailbox + GuestProgram.Mailbox.FaultAddress),
@@ -158,6 +227,25 @@ internal sealed unsafe class MicroVm : IDisposable
 
             _quiescentPoint?.Invoke();
         }
+    }
+
+    /// <summary>
+    /// After an interrupted <c>KVM_RUN</c>: the guest resumes through <see cref="GuestProgram.FlushOffset"/>, which
+    /// reloads CR3 before it jumps back to the interrupted instruction (R12). An interruption inside the flush
+    /// restarts the flush with R12 as it is. KVM_SET_REGS also drops an exception KVM had not yet delivered; the
+    /// instruction that raised it raises it again when the guest gets back to it.
+    /// </summary>
+    private void ResumeThroughFlush()
+    {
+        const ulong Flush = SystemPages.CodeAddress + GuestProgram.FlushOffset;
+        KvmRegisters registers = _vcpu.GetRegisters();
+        if (registers.Rip - Flush >= GuestProgram.FlushBytes)
+        {
+            registers.R12 = registers.Rip;
+        }
+
+        registers.Rip = Flush;
+        _vcpu.SetRegisters(registers);
     }
 
     private KvmException Crashed(VcpuExit exit)

@@ -16,6 +16,9 @@ namespace FastReclaim.Cli.Sandbox;
 /// </summary>
 internal static class SandboxCommand
 {
+    private const string GuestRead = "read";
+    private const string GuestSpin = "spin";
+
     public static Command Create()
     {
         var pages = new Option<int>("--pages")
@@ -44,9 +47,21 @@ internal static class SandboxCommand
             DefaultValueFactory = _ => 4,
         }.AcceptRange(3, 5);
 
+        var guest = new Option<string>("--guest")
+        {
+            Description = "Under load, the guest reads its pages with one command (one exit) per pass (read), or spins over them with no exit at all (spin), so that only the vCPU kicks the epoch domain asks for end grace periods.",
+            DefaultValueFactory = _ => GuestRead,
+        }.AcceptNames(GuestRead, GuestSpin);
+        var expediteAfter = new Option<double>("--expedite-after")
+        {
+            Description = "Seconds a grace period waits for the vCPU before the epoch domain kicks it (EpochOptions.ExpediteAfter).",
+            DefaultValueFactory = _ => EpochOptions.DefaultExpediteAfter.TotalSeconds,
+        }.AcceptSeconds();
+
+
         var command = new Command("sandbox", "Boot a guest (KVM x64, or an emulated AArch64 / RISC-V 64 CPU) on FastReclaim's page tables; map, zap and reclaim while it reads.")
         {
-            pages, passes, policy, arch, levels,
+            pages, passes, policy, arch, levels, guest, expediteAfter,
         };
         command.Validators.Add(result =>
         {
@@ -64,9 +79,28 @@ internal static class SandboxCommand
                 result.AddError($"{levels.Name}: {refusal}, got '{levelsToken.Value}'.");
             }
         });
+        command.Validators.Add(result =>
+        {
+            // --guest and --expedite-after shape the KVM guest's run; given explicitly with an emulated CPU they would
+            // be ignored, so they are refused.
+            string archName = result.GetResult(arch) is { Implicit: false, Tokens: [.., Token archToken] } ? archToken.Value : SandboxArchitectureNames.X64;
+            if (archName == SandboxArchitectureNames.X64 || !SandboxArchitectureNames.TryParse(archName, out _))
+            {
+                return;
+            }
+
+            foreach (Option option in (Option[])[guest, expediteAfter])
+            {
+                if (result.GetResult(option) is { Implicit: false, Tokens: [.., Token token] })
+                {
+                    result.AddError($"{option.Name}: only the KVM guest (--arch x64) takes it, got '{token.Value}' with --arch {archName}.");
+                }
+            }
+        });
         command.SetAction((parse, stop) => Task.FromResult(Run(
             new SandboxSettings(parse.GetValue(pages), parse.GetValue(passes), ReclaimPolicyNames.Parse(parse.GetValue(policy)!),
-                SandboxArchitectureNames.Parse(parse.GetValue(arch)!), parse.GetValue(levels)),
+                SandboxArchitectureNames.Parse(parse.GetValue(arch)!), parse.GetValue(levels),
+                parse.GetValue(guest) == GuestSpin ? SandboxGuest.Spin : SandboxGuest.Read, TimeSpan.FromSeconds(parse.GetValue(expediteAfter))),
             parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error, stop)));
         return command;
     }
@@ -92,7 +126,8 @@ internal static class SandboxCommand
             return ExitCodes.Failure;
         }
 
-        using var machine = new GuestMachine(new GuestMachineOptions { Poison = true, Policy = settings.Policy });
+        using var epoch = new EpochDomain(new EpochOptions { ExpediteAfter = settings.ExpediteAfterOrDefault });
+        using var machine = new GuestMachine(new GuestMachineOptions { Poison = true, Policy = settings.Policy, Epoch = epoch });
         var run = new SandboxRun(machine, settings, output, stop);
         run.Execute();
         return Verdict(run.Failures, output, error, stop);

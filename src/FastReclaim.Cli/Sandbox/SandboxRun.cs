@@ -28,11 +28,10 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
 
     private const ulong WrittenValue = 0xC0FF_EE00_0000_0001;
 
-    /// <summary>
-    /// The zapping thread waits for a grace period (<see cref="EpochDomain.Barrier"/>) every this many rounds, which
-    /// bounds the tables waiting to be freed: a VMM must not retire faster than its vCPUs pass quiescent points.
-    /// </summary>
-    private const int BarrierEveryRounds = 256;
+    private const int BarrierEveryRounds = SandboxZapper.BarrierEveryRounds;
+
+    /// <summary>Barriers the zapper makes under load with the spinning guest, each one ended by kicks.</summary>
+    private const int SpinBarriers = 16;
 
     private readonly AddressSpace _space = machine.AddressSpace;
 
@@ -50,6 +49,7 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
             $"large-page slot {ByteSize.Format(machine.LargeMemory.Bytes)} at GPA 0x{GuestMachine.LargeMemoryPhysicalBase:X} (MAP_NORESERVE)");
         output.WriteLine($"trap frame entry 0x{GuestMachine.TrapValue:X}: freed tables are poisoned with it");
         output.WriteLine("every guest exit is a quiescent point of the epoch domain: the guest reloads CR3 before its next access");
+        output.WriteLine($"a grace period that waits {Milliseconds(settings.ExpediteAfterOrDefault)} for the vCPU kicks it: signal {GuestMachine.KickSignal} (SIGRTMIN+1) interrupts KVM_RUN, and the guest resumes through a CR3 reload");
         output.WriteLine();
 
         Action[] steps = [MapEverything, ReadBack, WriteThrough, ZapAndReclaim, UnderLoad];
@@ -213,80 +213,129 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
 
         long reclaimedBefore = _space.Stats.ReclaimedTables;
         long freedBefore = machine.Epoch.Stats.Freed;
-        int stopZapper = 0;
-        long rounds = 0;
-        var zapper = new Thread(() =>
-        {
-            for (long round = 0; Volatile.Read(ref stopZapper) == 0; round++)
-            {
-                int i = (int)(round % _smallVas.Length);
-                _space.Zap(_smallVas[i], TwoMiB);
-                _space.Map(_smallVas[i], _smallFrames[i], PageAllocator.PageSize, GuestMachine.DataFlags);
-                if (round % BarrierEveryRounds == BarrierEveryRounds - 1)
-                {
-                    machine.Epoch.Barrier();
-                }
-
-                // Release: the guest loop below reads it to know a zap has overlapped its passes.
-                Volatile.Write(ref rounds, round + 1);
-            }
-        })
-        { Name = "sandbox zapper" };
-
-        long reads = 0, faults = 0, traps = 0, wrong = 0;
-        var list = new ulong[_smallVas.Length];
-        var expected = new ulong[_smallVas.Length];
-        var values = new ulong[_smallVas.Length];
-        int passesMade = 0;
+        long expeditesBefore = machine.Epoch.Stats.Expedites;
+        long kicksBefore = machine.Kicks;
+        long interruptedBefore = machine.InterruptedRuns;
+        var zapper = new SandboxZapper(machine, _smallVas, _smallFrames);
+        (long Reads, long Faults, long Traps, long Wrong) guest;
         zapper.Start();
         try
         {
-            // At least the passes asked for, and on until the host has zapped and re-mapped once, so the phase
-            // always has a zap under load to check (a single pass can end before the zapper's first round).
-            for (int pass = 0; (pass < settings.Passes || Volatile.Read(ref rounds) == 0) && !stop.IsCancellationRequested; pass++, passesMade++)
-            {
-                // Rotate the start so a fault on one page does not keep hiding the pages after it.
-                for (int k = 0; k < list.Length; k++)
-                {
-                    int i = (pass + k) % _smallVas.Length;
-                    list[k] = _smallVas[i];
-                    expected[k] = Marker(_smallFrames[i]);
-                }
-
-                GuestAccessResult result = machine.Read(list, values);
-                reads += result.Completed;
-                faults += result.Fault is null ? 0 : 1;
-                traps += result.TrapFrameRead ? 1 : 0;
-                for (int k = 0; k < result.Completed; k++)
-                {
-                    wrong += values[k] == expected[k] || values[k] == GuestMachine.TrapValue ? 0 : 1;
-                }
-            }
+            guest = settings.Guest == SandboxGuest.Spin ? SpinUnderLoad(zapper) : ReadUnderLoad(zapper);
         }
         finally
         {
-            Volatile.Write(ref stopZapper, 1);
-            zapper.Join();
+            zapper.Stop();
         }
 
         long freedDuringRun = machine.Epoch.Stats.Freed - freedBefore;
         long reclaimed = _space.Stats.ReclaimedTables - reclaimedBefore;
+        long expedites = machine.Epoch.Stats.Expedites - expeditesBefore;
+        long kicks = machine.Kicks - kicksBefore;
+        long interrupted = machine.InterruptedRuns - interruptedBefore;
         machine.Epoch.Barrier();
-        output.WriteLine($"under load: the guest made {passesMade} passes over its {_smallVas.Length} pages while a host thread zapped and re-mapped them {rounds} times");
-        output.WriteLine($"  guest: {reads} reads, {faults} faults on pages caught zapped, {traps} reads of the trap frame, {wrong} wrong values");
-        output.WriteLine($"  host: {reclaimed} tables reclaimed; {freedDuringRun} freed (and poisoned) while the guest ran, at grace periods its exits let pass");
+        output.WriteLine($"  guest: {guest.Reads} reads, {guest.Faults} faults on pages caught zapped, {guest.Traps} reads of the trap frame, {guest.Wrong} wrong values");
+        output.WriteLine($"  host: {reclaimed} tables reclaimed; {freedDuringRun} freed (and poisoned) while the guest ran, at grace periods {(settings.Guest == SandboxGuest.Spin ? "the kicks" : "its exits")} let pass");
+        output.WriteLine($"  {zapper.Barriers} barriers (one per {BarrierEveryRounds} zaps) waited {Milliseconds(zapper.BarrierWaitMedian)} median, {Milliseconds(zapper.BarrierWaitMax)} max; " +
+            $"peak pending tables {zapper.PeakPendingTables}; {expedites} expedites (after {Milliseconds(settings.ExpediteAfterOrDefault)}), {kicks} kicks, {interrupted} interrupted runs");
+        EpochStats epoch = machine.Epoch.Stats;
+        output.WriteLine($"  grace periods (whole run): {epoch.GracePeriods}, p50 {Milliseconds(epoch.GracePeriodP50)}, p99 {Milliseconds(epoch.GracePeriodP99)}, max {Milliseconds(epoch.GracePeriodMax)}");
         output.WriteLine($"page tables now: {Describe(_space.Stats)}");
-        Check(traps == 0, $"the guest read the trap frame {traps} times: it walked a freed table");
-        Check(wrong == 0, $"the guest read {wrong} wrong values");
+        Check(guest.Traps == 0, $"the guest read the trap frame {guest.Traps} times: it walked a freed table");
+        Check(guest.Wrong == 0, $"the guest read {guest.Wrong} wrong values");
+        Check(zapper.PeakPendingTables <= 2 * BarrierEveryRounds,
+            $"{zapper.PeakPendingTables} tables waited for a grace period at once, more than two barrier periods of zaps ({2 * BarrierEveryRounds})");
         if (_zapsReclaim)
         {
-            Check(reclaimed > 0, $"no table was reclaimed under load in {rounds} zaps of whole 2 MiB spans");
+            Check(reclaimed > 0, $"no table was reclaimed under load in {zapper.Rounds} zaps of whole 2 MiB spans");
+            Check(settings.Guest != SandboxGuest.Spin || (freedDuringRun > 0 && expedites > 0 && kicks > 0),
+                $"with the spinning guest, {freedDuringRun} tables were freed while it ran, after {expedites} expedites and {kicks} kicks");
         }
         else
         {
             Check(reclaimed == 0 && freedDuringRun == 0, $"policy none reclaimed {reclaimed} tables under load ({freedDuringRun} freed)");
         }
     }
+
+    /// <summary>One read command per pass, each an exit and so a quiescent point.</summary>
+    private (long Reads, long Faults, long Traps, long Wrong) ReadUnderLoad(SandboxZapper zapper)
+    {
+        long reads = 0, faults = 0, traps = 0, wrong = 0;
+        var list = new ulong[_smallVas.Length];
+        var expected = new ulong[_smallVas.Length];
+        var values = new ulong[_smallVas.Length];
+        int passesMade = 0;
+
+        // At least the passes asked for, and on until the host has zapped and re-mapped once, so the phase
+        // always has a zap under load to check (a single pass can end before the zapper's first round).
+        for (int pass = 0; (pass < settings.Passes || zapper.Rounds == 0) && !stop.IsCancellationRequested; pass++, passesMade++)
+        {
+            // Rotate the start so a fault on one page does not keep hiding the pages after it.
+            for (int k = 0; k < list.Length; k++)
+            {
+                int i = (pass + k) % _smallVas.Length;
+                list[k] = _smallVas[i];
+                expected[k] = Marker(_smallFrames[i]);
+            }
+
+            GuestAccessResult result = machine.Read(list, values);
+            reads += result.Completed;
+            faults += result.Fault is null ? 0 : 1;
+            traps += result.TrapFrameRead ? 1 : 0;
+            for (int k = 0; k < result.Completed; k++)
+            {
+                wrong += values[k] == expected[k] || values[k] == GuestMachine.TrapValue ? 0 : 1;
+            }
+        }
+
+        zapper.Stop(); // before the figures, so they cover only the time the guest ran
+        output.WriteLine($"under load: the guest made {passesMade} passes over its {_smallVas.Length} pages while a host thread zapped and re-mapped them {zapper.Rounds} times");
+        return (reads, faults, traps, wrong);
+    }
+
+    /// <summary>
+    /// The guest spins over its pages with no exit; a watcher stops it once it has made the passes asked for and the
+    /// zapper has made <see cref="SpinBarriers"/> barriers, each of which ended only because the domain kicked the vCPU.
+    /// </summary>
+    private (long Reads, long Faults, long Traps, long Wrong) SpinUnderLoad(SandboxZapper zapper)
+    {
+        var expected = new ulong[_smallVas.Length];
+        for (int i = 0; i < expected.Length; i++)
+        {
+            expected[i] = Marker(_smallFrames[i]);
+        }
+
+        using var spinStop = new CancellationTokenSource();
+        var watcher = new Thread(() =>
+        {
+            while ((machine.SpinPasses < settings.Passes || zapper.Barriers < SpinBarriers) && !stop.IsCancellationRequested && zapper.IsRunning)
+            {
+                Thread.Sleep(1);
+            }
+
+            spinStop.Cancel();
+        })
+        { Name = "sandbox spin watcher" };
+        watcher.Start();
+        GuestSpinResult spin;
+        try
+        {
+            spin = machine.Spin(_smallVas, expected, spinStop.Token);
+        }
+        finally
+        {
+            spinStop.Cancel();
+            watcher.Join();
+        }
+
+        zapper.Stop(); // before the figures, so they cover only the time the guest spun
+
+        output.WriteLine($"under load: the guest spun {spin.Passes} passes over its {_smallVas.Length} pages with {spin.Exits - 1} exits while a host thread zapped and re-mapped them {zapper.Rounds} times");
+        Check(spin.Exits == 1, $"the spinning guest exited {spin.Exits - 1} times before it was told to stop");
+        return (spin.Reads, spin.Faults, spin.TrapFrameReads, spin.WrongValues);
+    }
+
+    private static string Milliseconds(TimeSpan time) => $"{time.TotalMilliseconds:0.0} ms";
 
     private static string Describe(PageTableStats stats) =>
         $"{stats.PteTables} PTE + {stats.PmdTables} PMD + {stats.PudTables} PUD tables = {stats.PageTableBytes} bytes, {stats.MappedPages} leaves";

@@ -6,4 +6,11 @@ namespace FastReclaim.Cli.Sandbox;
 /// <param name="Policy">The address space's reclaim policy.</param>
 /// <param name="Architecture">The CPU that walks the tables: the KVM vCPU (x64) or an emulated AArch64 / RISC-V 64 CPU.</param>
 /// <param name="Levels">Paging levels of the tables (x64: 4).</param>
-internal readonly record struct SandboxSettings(int Pages, int Passes, ReclaimPolicy Policy, SandboxArchitecture Architecture = SandboxArchitecture.X64, int Levels = 4);
+/// <param name="Guest">What the KVM guest does under load: a read command per pass, or spin with no exit.</param>
+/// <param name="ExpediteAfter">The KVM guest's epoch domain's <see cref="EpochOptions.ExpediteAfter"/>; null: its default.</param>
+internal readonly record struct SandboxSettings(int Pages, int Passes, ReclaimPolicy Policy, SandboxArchitecture Architecture = SandboxArchitecture.X64,
+    int Levels = 4, SandboxGuest Guest = SandboxGuest.Read, TimeSpan? ExpediteAfter = null)
+{
+    /// <summary>How long a grace period waits for the vCPU before the domain kicks it.</summary>
+    public TimeSpan ExpediteAfterOrDefault => ExpediteAfter ?? EpochOptions.DefaultExpediteAfter;
+}

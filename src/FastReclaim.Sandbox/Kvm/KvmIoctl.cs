@@ -55,6 +55,9 @@ internal static class KvmIoctl
     /// <summary><c>_IOW(KVMIO, 0x90, struct kvm_cpuid2)</c>.</summary>
     public static readonly nuint SetCpuid2 = Ioc(DirectionWrite, 0x90, Unsafe.SizeOf<KvmCpuidHeader>());
 
+    /// <summary><c>_IOW(KVMIO, 0x8b, struct kvm_signal_mask)</c>: the signal mask of the thread while it is inside <c>KVM_RUN</c>.</summary>
+    public static readonly nuint SetSignalMask = Ioc(DirectionWrite, 0x8B, KvmSignalMask.HeaderBytes);
+
     private static nuint Io(uint number) => Ioc(DirectionNone, number, 0);
 
     private static nuint Ioc(uint direction, uint number, int size) =>

@@ -8,6 +8,7 @@ internal sealed unsafe class KvmVcpu : IDisposable
     private readonly FileDescriptorHandle _fd;
     private readonly nint _runArea;
     private readonly nuint _runAreaBytes;
+    private ulong? _runSignalMask;
 
     internal KvmVcpu(FileDescriptorHandle fd, int runAreaBytes)
     {
@@ -69,6 +70,24 @@ internal sealed unsafe class KvmVcpu : IDisposable
         {
             NativeMemory.Free(buffer);
         }
+    }
+
+    /// <summary>
+    /// Sets the signal mask the calling thread has while it is inside <c>KVM_RUN</c> (<c>KVM_SET_SIGNAL_MASK</c>: KVM
+    /// swaps it in on entry and restores the thread's own on return). A signal blocked in the thread but not in this
+    /// mask interrupts <c>KVM_RUN</c> (EINTR) and is never delivered outside it. Skips the call when the mask is
+    /// already set.
+    /// </summary>
+    public void SetRunSignalMask(ulong kernelMask)
+    {
+        if (_runSignalMask == kernelMask)
+        {
+            return;
+        }
+
+        var mask = new KvmSignalMask { Length = sizeof(ulong), Mask = kernelMask };
+        LibC.Check(LibC.Ioctl(_fd, KvmIoctl.SetSignalMask, (nint)(&mask)), "KVM_SET_SIGNAL_MASK");
+        _runSignalMask = kernelMask;
     }
 
     /// <summary>

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace FastReclaim.Sandbox;
 
-/// <summary>The few libc calls a VMM needs: open/close a device, ioctl, and anonymous or device mmap.</summary>
+/// <summary>The few libc calls a VMM needs: open/close a device, ioctl, anonymous or device mmap, and the thread-signal calls of a vCPU kick.</summary>
 internal static partial class LibC
 {
     private const string Library = "libc";
@@ -19,6 +19,10 @@ internal static partial class LibC
     public static readonly nint MapFailed = -1;  // MAP_FAILED
 
     public const int ErrorInterrupted = 4;       // EINTR
+    public const int ErrorAgain = 11;            // EAGAIN: sigtimedwait found no pending signal
+
+    public const int SignalBlock = 0;            // SIG_BLOCK
+    public const int SignalSetMask = 2;          // SIG_SETMASK
 
     [LibraryImport(Library, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags);
@@ -41,6 +45,26 @@ internal static partial class LibC
 
     [LibraryImport(Library, EntryPoint = "munmap", SetLastError = true)]
     public static partial int Munmap(nint address, nuint length);
+
+    /// <summary>The first real-time signal glibc leaves to applications (34: NPTL keeps 32 and 33 for itself).</summary>
+    [LibraryImport(Library, EntryPoint = "__libc_current_sigrtmin")]
+    public static partial int CurrentRealtimeSignalMin();
+
+    /// <summary><c>pthread_self()</c>: the calling thread's <c>pthread_t</c>.</summary>
+    [LibraryImport(Library, EntryPoint = "pthread_self")]
+    public static partial nuint PthreadSelf();
+
+    /// <summary><c>pthread_kill(thread, signal)</c>: returns 0 or an error number (it does not set errno).</summary>
+    [LibraryImport(Library, EntryPoint = "pthread_kill")]
+    public static partial int PthreadKill(nuint thread, int signal);
+
+    /// <summary><c>pthread_sigmask(how, set, old)</c> on the calling thread: returns 0 or an error number.</summary>
+    [LibraryImport(Library, EntryPoint = "pthread_sigmask")]
+    public static unsafe partial int PthreadSigmask(int how, SignalSet* set, SignalSet* old);
+
+    /// <summary><c>sigtimedwait(set, info, timeout)</c>: takes one pending signal of <c>set</c>, or fails with EAGAIN after the timeout.</summary>
+    [LibraryImport(Library, EntryPoint = "sigtimedwait", SetLastError = true)]
+    public static unsafe partial int SigTimedWait(SignalSet* set, nint info, TimeSpec* timeout);
 
     /// <summary>Throws <see cref="KvmException"/> naming <paramref name="operation"/> and errno when <paramref name="result"/> is negative.</summary>
     public static int Check(int result, string operation)

@@ -11,8 +11,7 @@ namespace FastReclaim;
 // and PTE locks. A reader that loaded the old entry walks the old table, whose entries are left as they were (it is
 // marked dead, not zeroed) and map exactly what the leaf maps; the table is freed only after every guard that could
 // have loaded the old entry is left. A reader that loads the new entry sees the leaf. Either way the address
-// translates to the same frame and flags: no hole, no wrong frame. (Arm64 replaces the entry by break-before-make,
-// AddressSpace.Replace.cs: while the TLB step runs, a reader that loads the entry sees the span unmapped.)
+// translates to the same frame and flags: no hole, no wrong frame.
 //
 // The one exception to "a dead table is all zero" (AddressSpace.cs, invariant 2) is such a collapsed table. A writer
 // that reached it before the collapse sees Dead under its lock: Map retries from the root (and finds the leaf),
@@ -50,7 +49,7 @@ public sealed unsafe partial class AddressSpace
     {
         ulong last = CheckRange(va, length, EntrySpan(PmdLevel));
         ThrowIfDisposed();
-        using WriterGuard guard = new(this);
+        using WriterGuard guard = new(_epoch);
         int candidates = 0;
         TableReserve reserve = default;
         CollapseIn<F>(_root, _levels, 0, ulong.MaxValue, va, last, ref reserve, apply: false, ref candidates);
@@ -96,7 +95,7 @@ public sealed unsafe partial class AddressSpace
                 ulong childBase = EntryBase<F>(tableBase, i, level);
                 CollapseIn<F>(child, level - 1, childBase, childBase + EntrySpan(level) - 1, first, last, ref reserve, apply, ref count);
             }
-            else if (apply ? TryCollapse<F>(table, i, child, EntryBase<F>(tableBase, i, level), ref reserve) : IsContiguousRun<F>(child))
+            else if (apply ? TryCollapse<F>(table, i, child, ref reserve) : IsContiguousRun<F>(child))
             {
                 count++;
             }
@@ -104,7 +103,7 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>Collapses the PTE table hooked at <paramref name="pmd"/>[<paramref name="index"/>] if it is still hooked there and still eligible.</summary>
-    private bool TryCollapse<F>(nint pmd, int index, nint pte, ulong pteBase, ref TableReserve reserve)
+    private bool TryCollapse<F>(nint pmd, int index, nint pte, ref TableReserve reserve)
         where F : struct, IPageTableFormat
     {
         ref TableDescriptor pmdDescriptor = ref DescriptorOf(pmd);
@@ -119,11 +118,10 @@ public sealed unsafe partial class AddressSpace
             {
                 // Entry 0 as the run was checked against (the table is locked: no writer changes it meanwhile).
                 ulong first = ReadEntry(pte, 0);
-                ReplaceLocked<F>(pmd, index, PmdLevel, pteBase, Leaf<F>(F.LeafAddress(first), F.LeafAttributes(first), PmdLevel));
+                WriteEntry(pmd, index, Leaf<F>(F.LeafAddress(first), F.LeafAttributes(first), PmdLevel));
                 pteDescriptor.State |= TableDescriptor.Dead;
                 Interlocked.Decrement(ref _tables[PteLevel]);
                 Interlocked.Increment(ref _pendingTables);
-                CountUnhooked();
                 Interlocked.Add(ref _mappedPages, 1 - EntriesPerTable);
                 _epoch.RetireUnderLock(pte, _freeRetiredTable);
                 collapsed = true;

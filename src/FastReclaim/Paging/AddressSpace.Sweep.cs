@@ -30,7 +30,7 @@ public sealed unsafe partial class AddressSpace
         long started = Stopwatch.GetTimestamp();
         long scanned = 0;
         long reclaimed = 0;
-        using (WriterGuard guard = new(this))
+        using (WriterGuard guard = new(_epoch))
         {
             SweepTable<F>(_root, _levels, ref scanned, ref reclaimed);
         }

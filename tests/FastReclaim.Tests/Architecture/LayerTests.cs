@@ -43,7 +43,6 @@ public sealed class LayerTests
         ["LeafSize"] = "Paging",
         ["PageFlags"] = "Paging",
         ["PageTableFormat"] = "Paging",
-        ["ITlbMaintenance"] = "Paging",
         ["PageTableStats"] = "Paging",
         ["ReclaimPolicy"] = "Paging",
         ["ReclaimPolicyNames"] = "Paging",

@@ -34,14 +34,25 @@ public class GuestSetupTests
     public void Every_Loop_Of_The_Guest_Program_Jumps_Back_To_Its_Ready_Exit()
     {
         ReadOnlySpan<byte> code = GuestProgram.Code;
-        const byte JmpShort = 0xEB, OutImm8 = 0xE6;
+        const byte JmpShort = 0xEB, JmpNear = 0xE9, OutImm8 = 0xE6;
 
         Assert.Equal([OutImm8, (byte)GuestProgram.PortReady], code[..2].ToArray());
         Assert.Equal([0x0F, 0x20, 0xD0], code.Slice(GuestProgram.PageFaultHandlerOffset, 3).ToArray()); // mov rax, cr2
         Assert.Equal(JmpShort, code[GuestProgram.PageFaultHandlerOffset - 2]);
         Assert.Equal(0, GuestProgram.PageFaultHandlerOffset + (sbyte)code[GuestProgram.PageFaultHandlerOffset - 1]);
-        Assert.Equal(JmpShort, code[^2]);
-        Assert.Equal(0, code.Length + (sbyte)code[^1]);
+        Assert.Equal(JmpNear, code[GuestProgram.FlushOffset - 5]); // the spin's way out, just before the flush
+        Assert.Equal(0, GuestProgram.FlushOffset + BitConverter.ToInt32(code[(GuestProgram.FlushOffset - 4)..GuestProgram.FlushOffset]));
+    }
+
+    [Fact]
+    public void The_Flush_Ends_The_Program_And_Reloads_Cr3_Through_R13_Before_Jumping_To_R12()
+    {
+        ReadOnlySpan<byte> flush = GuestProgram.Code[GuestProgram.FlushOffset..];
+
+        Assert.Equal(GuestProgram.FlushBytes, flush.Length);
+        Assert.Equal(
+            [0x41, 0x0F, 0x20, 0xDD, /* mov r13, cr3 */ 0x41, 0x0F, 0x22, 0xDD, /* mov cr3, r13 */ 0x41, 0xFF, 0xE4 /* jmp r12 */],
+            flush.ToArray());
     }
 
     [Theory]

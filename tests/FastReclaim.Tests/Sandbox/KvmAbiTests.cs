@@ -24,6 +24,7 @@ public class KvmAbiTests
         { "KVM_GET_SREGS", KvmIoctl.GetSpecialRegisters, 0x8138AE83 },
         { "KVM_SET_SREGS", KvmIoctl.SetSpecialRegisters, 0x4138AE84 },
         { "KVM_SET_CPUID2", KvmIoctl.SetCpuid2, 0x4008AE90 },
+        { "KVM_SET_SIGNAL_MASK", KvmIoctl.SetSignalMask, 0x4004AE8B },
     };
 
     [Theory]
@@ -41,6 +42,19 @@ public class KvmAbiTests
         Assert.Equal(32, Unsafe.SizeOf<KvmUserspaceMemoryRegion>());
         Assert.Equal(8, Unsafe.SizeOf<KvmCpuidHeader>());
         Assert.Equal(40, Unsafe.SizeOf<KvmCpuidEntry>());
+        Assert.Equal(12, Unsafe.SizeOf<KvmSignalMask>());   // len + one 8-byte kernel sigset_t
+        Assert.Equal(128, Unsafe.SizeOf<SignalSet>());      // glibc sigset_t
+        Assert.Equal(16, Unsafe.SizeOf<TimeSpec>());
+    }
+
+    [Fact]
+    public void Signal_Set_Puts_Signal_N_At_Bit_N_Minus_1_As_Glibc_Does()
+    {
+        Assert.Equal(1UL << 34, SignalSet.Of(35).KernelMask);   // SIGRTMIN + 1 with glibc (SIGRTMIN = 34)
+        Assert.Equal(1UL, SignalSet.Of(1).KernelMask);
+        Assert.True(SignalSet.Of(64).Contains(64));
+        Assert.False(SignalSet.Of(64).Contains(63));
+        Assert.Equal(35, VcpuKick.Signal);
     }
 
     [Fact]

@@ -37,6 +37,10 @@ public sealed class UsageErrorTests
     [InlineData("sandbox --arch arm64 --levels 5", "--levels", "'5'")]
     [InlineData("sandbox --arch riscv64 --levels 6", "--levels", "'6'")]
     [InlineData("sandbox --levels 3", "--levels", "'3'")]
+    [InlineData("sandbox --guest Spin", "--guest", "'Spin'")]
+    [InlineData("sandbox --expedite-after 0", "--expedite-after", "'0'")]
+    [InlineData("sandbox --arch arm64 --guest spin", "--guest", "'spin'")]
+    [InlineData("sandbox --arch riscv64 --expedite-after 1", "--expedite-after", "'1'")]
     public async Task Bad_Argument_Exits_2_With_One_Line_Naming_It(string commandLine, string name, string value)
     {
         using CliProcess cli = CliProcess.Start(commandLine.Split(' '));
