@@ -78,9 +78,11 @@ public class ExpediteTests
         using var domain = new EpochDomain(new EpochOptions { ExpediteAfter = TimeSpan.FromSeconds(30) });
         long asked = 0;
         using var stop = new ManualResetEventSlim();
+        using var online = new ManualResetEventSlim();
         var thread = new Thread(() =>
         {
             domain.Online(() => Interlocked.Increment(ref asked));
+            online.Set();
             while (!stop.IsSet)
             {
                 // Online while asleep: every grace period waits for the next quiescent point, a millisecond away.
@@ -92,6 +94,9 @@ public class ExpediteTests
         });
         thread.Start();
 
+        // Online before the first round: a thread that starts late (a loaded machine) would otherwise leave the
+        // first rounds, or all of them, with no reader to wait for.
+        online.Wait(TestContext.Current.CancellationToken);
         for (int round = 0; round < Rounds; round++)
         {
             domain.Retire(round, static _ => { });
