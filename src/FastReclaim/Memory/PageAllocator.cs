@@ -11,7 +11,7 @@ namespace FastReclaim;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Each chunk (<see cref="PageAllocatorOptions.ChunkBytes"/>, 2 MiB by default) keeps the 8-byte descriptors of its
+/// Each chunk (<see cref="PageAllocatorOptions.ChunkBytes"/>, 2 MiB by default) keeps the 16-byte descriptors of its
 /// pages in its own first page(s), so a page's descriptor is found by masking its address. Free pages are reused;
 /// <see cref="Trim"/> returns chunks whose pages are all free to the OS.
 /// </para>
@@ -32,8 +32,8 @@ public sealed unsafe partial class PageAllocator : IDisposable
     /// <summary>log2 of <see cref="PageSize"/>: an address shifted right by it is its page number.</summary>
     public const int PageShift = 12;
 
-    /// <summary>page offset in chunk >> this = descriptor offset in chunk (each 4 KiB page has an 8-byte descriptor).</summary>
-    private const int DescriptorShift = PageShift - 3;
+    /// <summary>page offset in chunk >> this = descriptor offset in chunk (each 4 KiB page has a 16-byte descriptor).</summary>
+    private const int DescriptorShift = PageShift - PageDescriptor.SizeShift;
 
     private readonly bool _poison;
     private readonly ulong _poisonValue;

@@ -4,7 +4,7 @@ namespace FastReclaim;
 /// <summary>Settings of a <see cref="PageAllocator"/>; read once by its constructor.</summary>
 public sealed class PageAllocatorOptions
 {
-    /// <summary>The default <see cref="ChunkBytes"/>: 2 MiB, so one page holds the descriptors of the other 511.</summary>
+    /// <summary>The default <see cref="ChunkBytes"/>: 2 MiB, so two pages hold the descriptors of the other 510.</summary>
     public const int DefaultChunkBytes = 2 * 1024 * 1024;
 
     /// <summary>

@@ -241,18 +241,25 @@ public sealed unsafe partial class AddressSpace
         reserve.Head = table;
     }
 
-    /// <summary>A zeroed, unpublished table for <paramref name="level"/>: from the reserve, else newly allocated.</summary>
+    /// <summary>
+    /// A zeroed, unpublished table for <paramref name="level"/>: from the reserve, else newly allocated. Its birth era
+    /// is read now, before any store can publish it (an earlier birth only makes readers hold it longer).
+    /// </summary>
     private nint TakeTable(ref TableReserve reserve, int level)
     {
         nint table = reserve.Head;
         if (table == 0)
         {
-            return AllocateTable(level);
+            table = AllocateTable(level);
+        }
+        else
+        {
+            reserve.Head = *(nint*)table;
+            *(nint*)table = 0;
+            DescriptorOf(table).Level = (byte)level;
         }
 
-        reserve.Head = *(nint*)table;
-        *(nint*)table = 0;
-        DescriptorOf(table).Level = (byte)level;
+        DescriptorOf(table).Birth = _epoch.BirthEra;
         return table;
     }
 

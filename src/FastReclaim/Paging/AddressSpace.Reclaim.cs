@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using FastReclaim.Diagnostics;
 using FastReclaim.Paging;
+using FastReclaim.Reclaim;
 using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
@@ -139,11 +140,12 @@ public sealed unsafe partial class AddressSpace
 
         // Under our table locks: this retire never runs a callback (any user's, on a shared domain); the
         // collection it may make due runs when the writer's WriterGuard is left.
-        _epoch.RetireUnderLock(child, _freeRetiredTable);
+        _epoch.RetireUnderLock(child, _freeRetiredTable, childDescriptor.Birth);
     }
 
     /// <summary>
-    /// A writer's epoch guard (<c>using WriterGuard guard = new(_epoch);</c>). Leaving it leaves the guard, then runs
+    /// A writer's epoch guard (<c>using WriterGuard guard = new(_epoch);</c>), with an unbounded upper end (a writer
+    /// follows entries without announcing the tables it reaches, so it holds every table retired while it is inside). Leaving it leaves the guard, then runs
     /// the collection the writer's retirements made due (<see cref="EpochDomain.CollectIfDue"/>): with no table lock
     /// and no guard held, so a free callback never runs under a table lock, and a callback that throws never
     /// throws out of the writer, whose operation is complete by then.
@@ -151,12 +153,12 @@ public sealed unsafe partial class AddressSpace
     private readonly ref struct WriterGuard
     {
         private readonly EpochDomain _epoch;
-        private readonly EpochGuard _guard;
+        private readonly UnboundedGuard _guard;
 
         public WriterGuard(EpochDomain epoch)
         {
             _epoch = epoch;
-            _guard = epoch.Enter();
+            _guard = epoch.EnterUnbounded();
         }
 
         public void Dispose()

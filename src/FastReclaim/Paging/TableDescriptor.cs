@@ -8,7 +8,7 @@ namespace FastReclaim.Paging;
 /// What the paging layer keeps in the <see cref="PageDescriptor"/> of each page-table page (Linux's
 /// <c>struct ptdesc</c>): the split page-table lock, the table's level, whether it has been unhooked, and for a
 /// PTE table the number of present entries. Zero, as the allocator hands a page out, is an unlocked, live table
-/// of no level with no entries.
+/// of no level with no entries, born at era 0.
 /// </summary>
 [StructLayout(LayoutKind.Sequential, Size = PageDescriptor.SizeInBytes)]
 internal struct TableDescriptor
@@ -27,6 +27,13 @@ internal struct TableDescriptor
 
     /// <summary>A PTE table's present entries (0..512); changes only under <see cref="Lock"/>. Unused at other levels.</summary>
     public ushort PresentEntries;
+
+    /// <summary>
+    /// The table's birth epoch for interval reclamation: the domain's era (<see cref="EpochDomain.BirthEra"/>) read
+    /// before the table is published, so every reader that reaches it has seen an era at least this large. Written
+    /// by the writer that takes the table, before the release store that hooks it in; read when it is retired.
+    /// </summary>
+    public long Birth;
 
     /// <summary>True once the table has been unhooked: it is all zero and waits for its grace period.</summary>
     public readonly bool IsDead => (State & Dead) != 0;

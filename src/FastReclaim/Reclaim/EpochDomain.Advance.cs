@@ -131,7 +131,9 @@ public sealed partial class EpochDomain
         _blocker = null;
         _blockedEpoch = -1;
 
-        // A4: a release store; readers load it with an acquire (R1). Only this lock's holder writes it.
+        // A4: a release store; readers load it with an acquire (R1). Only this lock's holder writes it. The era read
+        // just before it is the lower end of every reader that announces the new epoch (I5).
+        RecordEraAt(epoch + EpochStep);
         Volatile.Write(ref Global.Value, epoch + EpochStep);
         _advances++;
         return true;

@@ -44,8 +44,13 @@ public sealed partial class EpochDomain
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         StealAllOpenBags();
-        TryAdvance(wait: true);
+        bool advanced = TryAdvance(wait: true);
         int freed = ReclaimExpired(wait: true);
+        if (!advanced)
+        {
+            freed += ReclaimIntervals(wait: true);
+        }
+
         ThrowCallbackErrors();
         return freed;
     }
@@ -208,34 +213,39 @@ public sealed partial class EpochDomain
             _collectLock.Enter();
         }
 
-        List<Exception>? errors = null;
-        int freed = 0;
         try
         {
             // Acquire load of the epoch written by the advance that made these bags safe: the frees below
             // happen after that advance's scan.
             long expired = Volatile.Read(ref Global.Value) - (GracePeriodEpochs * EpochStep);
-            RetireBag? bag = _queue.DetachExpired(expired);
-            while (bag is not null)
-            {
-                RetireBag? next = bag.Next;
-                bag.Run(ref errors);
-                freed += bag.Count;
-                Interlocked.Add(ref _freed, bag.Count);
-                _gracePeriods.Record(Stopwatch.GetTimestamp() - bag.SealedTimestamp);
-                FastReclaimMetrics.RecordGracePeriod(_metrics.Id, bag.SealedTimestamp);
-                _queue.Return(bag);
-                bag = next;
-            }
-
-            if (errors is not null)
-            {
-                KeepCallbackErrors(errors, errors.Count);
-            }
+            return RunDetached(_queue.DetachExpired(expired));
         }
         finally
         {
             _collectLock.Exit();
+        }
+    }
+
+    /// <summary>Runs a chain of detached bags and returns them to the pool; the caller holds the collect lock.</summary>
+    private int RunDetached(RetireBag? bag)
+    {
+        List<Exception>? errors = null;
+        int freed = 0;
+        while (bag is not null)
+        {
+            RetireBag? next = bag.Next;
+            bag.Run(ref errors);
+            freed += bag.Count;
+            Interlocked.Add(ref _freed, bag.Count);
+            _gracePeriods.Record(Stopwatch.GetTimestamp() - bag.SealedTimestamp);
+            FastReclaimMetrics.RecordGracePeriod(_metrics.Id, bag.SealedTimestamp);
+            _queue.Return(bag);
+            bag = next;
+        }
+
+        if (errors is not null)
+        {
+            KeepCallbackErrors(errors, errors.Count);
         }
 
         return freed;

@@ -50,6 +50,22 @@ public sealed partial class EpochDomain
     }
 
     /// <summary>
+    /// Enters a guard whose holder follows table entries without announcing the tables it reaches (a writer: map,
+    /// zap, unmap, protect; a test that walks by hand): its upper end is unbounded, so it holds every table retired
+    /// while it is inside, as under plain epoch reclamation. Dispose restores the upper end the thread had.
+    /// </summary>
+    internal unsafe UnboundedGuard EnterUnbounded()
+    {
+        EpochGuard guard = Enter();
+        ReaderLine* line = guard.Line;
+        long previous = line->Upper;
+
+        // Like R2: a plain store before every load under it (README.md, I3).
+        line->Upper = ReaderLine.UnboundedUpper;
+        return new UnboundedGuard(guard, previous);
+    }
+
+    /// <summary>
     /// Registers an explicit reader handle: a participant of its own whose <see cref="EpochReader.Enter"/> and
     /// <see cref="EpochReader.Exit"/> skip the thread-static lookup. Dispose it when done.
     /// </summary>
@@ -154,8 +170,11 @@ public sealed partial class EpochDomain
 
         if (announced == Inactive)
         {
-            // R2 (ReaderLine.Announce), at guard depth 0.
+            // R2 (ReaderLine.Announce), at guard depth 0. A QSBR thread follows table entries without announcing
+            // them (a vCPU's page walk), so it holds every table born before it leaves: an unbounded upper end, set
+            // like R2 before any load under it.
             line->Announce(Volatile.Read(ref Global.Value));
+            line->Upper = ReaderLine.UnboundedUpper;
         }
     }
 
@@ -179,6 +198,7 @@ public sealed partial class EpochDomain
 
         // Release store, as for leaving a guard. The expedite goes after: a kick that reads it still is spurious.
         Volatile.Write(ref slot.Line.Epoch, Inactive);
+        Volatile.Write(ref slot.Line.Upper, 0); // release, after the leave, as UnboundedGuard.Dispose restores it
         slot.Expedite = null;
     }
 

@@ -25,7 +25,7 @@ public sealed partial class EpochDomain
             throw new ArgumentNullException(nameof(free), "The free function pointer is null.");
         }
 
-        Retire(item, new RetireCallback(free), collectNow: true);
+        Retire(item, new RetireCallback(free), RetireBag.NoBirth, collectNow: true);
     }
 
     /// <summary>
@@ -43,7 +43,7 @@ public sealed partial class EpochDomain
     public void Retire(nint item, Action<nint> free)
     {
         ArgumentNullException.ThrowIfNull(free);
-        Retire(item, new RetireCallback(free), collectNow: true);
+        Retire(item, new RetireCallback(free), RetireBag.NoBirth, collectNow: true);
     }
 
     /// <summary>
@@ -52,10 +52,15 @@ public sealed partial class EpochDomain
     /// which the caller runs with <see cref="CollectIfDue"/> once it holds no lock.
     /// </summary>
     /// <exception cref="ObjectDisposedException">The domain is disposed.</exception>
-    internal void RetireUnderLock(nint item, Action<nint> free) => Retire(item, new RetireCallback(free), collectNow: false);
+    /// <remarks>
+    /// <paramref name="birth"/> is the item's birth era (<see cref="BirthEra"/> read before the item was published):
+    /// the item may then be freed while readers that cannot hold it are still inside (interval reclamation,
+    /// README.md), which is how a stalled reader holds back only what existed when it stalled.
+    /// </remarks>
+    internal void RetireUnderLock(nint item, Action<nint> free, long birth) => Retire(item, new RetireCallback(free), birth, collectNow: false);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void Retire(nint item, RetireCallback free, bool collectNow)
+    private void Retire(nint item, RetireCallback free, long birth, bool collectNow)
     {
 #if FASTRECLAIM_FAULT_INJECTION
         if (_fault == EpochFault.FreeAtOnce)
@@ -70,11 +75,11 @@ public sealed partial class EpochDomain
         if (bag is null || bag.IsFull)
         {
             slot.UnlockBag();
-            RetireIntoNewBag(slot, item, free, collectNow);
+            RetireIntoNewBag(slot, item, free, birth, collectNow);
             return;
         }
 
-        bag.Add(item, free);
+        bag.Add(item, free, birth);
         slot.Line.Retired++;
         slot.UnlockBag();
     }
@@ -84,10 +89,10 @@ public sealed partial class EpochDomain
     /// (<paramref name="collectNow"/>) or marks a collection due for <see cref="CollectIfDue"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void RetireIntoNewBag(ReaderSlot slot, nint item, RetireCallback free, bool collectNow)
+    private void RetireIntoNewBag(ReaderSlot slot, nint item, RetireCallback free, long birth, bool collectNow)
     {
         RetireBag fresh = _queue.Rent();
-        fresh.Add(item, free);
+        fresh.Add(item, free, birth);
 
         bool collect = false;
         slot.LockBag();
@@ -144,6 +149,11 @@ public sealed partial class EpochDomain
         // stolen bag — before the owner released the bag lock we now hold) are globally visible before S2, the
         // read of the epoch inside Push. Reading first and fencing after is crossbeam's bug fixed in PR #53.
         Interlocked.MemoryBarrier();
+
+        // I4: the era moves by retire count, not by reader progress: one step per sealed bag. The increment is after
+        // S1 like S2, so a reader whose lower end is past the bag's era entered after its unlinks. Set before the
+        // bag is queued (under the queue's lock), so an interval pass never sees a bag without its era.
+        bag.SealedEra = Interlocked.Increment(ref Global.Era) - 1;
         _queue.Push(bag, ref Global.Value);
         long since = Interlocked.Add(ref _itemsSinceCollect, bag.Count);
         if (since < _collectThreshold)
@@ -170,7 +180,14 @@ public sealed partial class EpochDomain
             StealAllOpenBags();
         }
 
-        TryAdvance(wait: helping);
+        if (!TryAdvance(wait: helping))
+        {
+            // A reader holds the epoch: free what the interval rule allows (nothing of a bag without births).
+            ReclaimExpired(wait: helping);
+            ReclaimIntervals(wait: helping);
+            return;
+        }
+
         ReclaimExpired(wait: helping);
     }
 

@@ -22,5 +22,12 @@ internal enum EpochFault
     /// after it are unprotected.
     /// </summary>
     NestedDisposeLeaves,
+
+    /// <summary>
+    /// Interval reclamation off by one: a reader whose upper end equals a table's birth era is taken not to hold it
+    /// (frees when birth &lt;= upper would have kept it), so a reader that reached a table born in the era it announced
+    /// loses it.
+    /// </summary>
+    BirthAtUpperIsFree,
 }
 #endif

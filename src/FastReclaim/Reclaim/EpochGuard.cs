@@ -26,6 +26,9 @@ public readonly unsafe ref struct EpochGuard
     /// </summary>
     private readonly long _announced;
 
+    /// <summary>The line of the thread's slot (for the table walks' <see cref="TableReadWatch"/>); null for a default guard.</summary>
+    internal ReaderLine* Line => _line;
+
     internal EpochGuard(ReaderLine* line, long previous, long announced)
     {
         _line = line;

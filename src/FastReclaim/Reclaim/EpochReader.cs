@@ -54,6 +54,9 @@ public sealed unsafe class EpochReader : IDisposable
         _domain.ReleaseSlot(_slot);
     }
 
+    /// <summary>The handle's line (for the table walks' <see cref="TableReadWatch"/>), alive as long as the handle.</summary>
+    internal ReaderLine* Line => _line;
+
     /// <summary>The domain the handle reads in.</summary>
     internal EpochDomain Domain => _domain;
 

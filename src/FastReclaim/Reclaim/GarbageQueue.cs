@@ -17,9 +17,19 @@ internal sealed class GarbageQueue
     private RetireBag? _pool;
     private int _pooled;
     private long _sealedItems;
+    private int _bagsWithBirths;
 
     /// <summary>Items in sealed bags waiting for their grace period.</summary>
     internal long SealedItems => Volatile.Read(ref _sealedItems);
+
+    /// <summary>Sealed bags the interval rule may free (<see cref="RetireBag.HasBirths"/>): 0 skips an interval pass.</summary>
+    internal int BagsWithBirths => Volatile.Read(ref _bagsWithBirths);
+
+    /// <summary>Which queued bags an interval pass frees (<see cref="DetachWhere"/>).</summary>
+    internal interface IBagFilter
+    {
+        bool Frees(RetireBag bag);
+    }
 
     /// <summary>
     /// Seals <paramref name="bag"/> with the global epoch and appends it. The caller has issued the full fence
@@ -44,6 +54,58 @@ internal sealed class GarbageQueue
 
             _tail = bag;
             _sealedItems += bag.Count;
+            if (bag.HasBirths)
+            {
+                _bagsWithBirths++;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Detaches every queued bag <paramref name="filter"/> frees, wherever it is in the queue (what is left stays in
+    /// epoch order, so the expired bags are still a prefix); returns them as a chain.
+    /// </summary>
+    internal RetireBag? DetachWhere<TFilter>(ref TFilter filter)
+        where TFilter : struct, IBagFilter
+    {
+        lock (_lock)
+        {
+            RetireBag? detached = null;
+            RetireBag? previous = null;
+            RetireBag? bag = _head;
+            while (bag is not null)
+            {
+                RetireBag? next = bag.Next;
+                if (bag.HasBirths && filter.Frees(bag))
+                {
+                    if (previous is null)
+                    {
+                        _head = next;
+                    }
+                    else
+                    {
+                        previous.Next = next;
+                    }
+
+                    if (ReferenceEquals(_tail, bag))
+                    {
+                        _tail = previous;
+                    }
+
+                    _sealedItems -= bag.Count;
+                    _bagsWithBirths--;
+                    bag.Next = detached;
+                    detached = bag;
+                }
+                else
+                {
+                    previous = bag;
+                }
+
+                bag = next;
+            }
+
+            return detached;
         }
     }
 
@@ -59,6 +121,11 @@ internal sealed class GarbageQueue
             while (bag is not null && bag.SealedEpoch <= expiredEpoch)
             {
                 items += bag.Count;
+                if (bag.HasBirths)
+                {
+                    _bagsWithBirths--;
+                }
+
                 last = bag;
                 bag = bag.Next;
             }

@@ -11,7 +11,7 @@ namespace FastReclaim.Reclaim;
 [StructLayout(LayoutKind.Explicit, Size = 2 * CacheLine.GuardBytes + HotBytes)]
 internal struct ReaderLine
 {
-    private const int HotBytes = 4 * sizeof(long);
+    private const int HotBytes = 5 * sizeof(long);
 
     /// <summary>
     /// What the reader announces: <see cref="EpochDomain.Inactive"/> (0) outside any critical section, else the
@@ -39,6 +39,19 @@ internal struct ReaderLine
     /// </summary>
     [FieldOffset(CacheLine.GuardBytes + 3 * sizeof(long))]
     internal long DomainKey;
+
+    /// <summary>
+    /// The upper end of the reader's interval, in eras (interval reclamation, <c>Reclaim/README.md</c>): raised by a
+    /// table walk (<see cref="TableReadWatch"/>) with a plain store before it dereferences a table it found after the
+    /// era moved; <see cref="UnboundedUpper"/> while the participant is a writer or an online QSBR thread, which
+    /// follow table entries without announcing them. The advancer takes max(lower, this): a value left by an earlier
+    /// critical section is below the current one's lower end and so changes nothing.
+    /// </summary>
+    [FieldOffset(CacheLine.GuardBytes + 4 * sizeof(long))]
+    internal long Upper;
+
+    /// <summary><see cref="Upper"/> of a participant that holds every table born before it leaves (EBR semantics).</summary>
+    internal const long UnboundedUpper = long.MaxValue;
 
     /// <summary>
     /// R2 of the ordering argument (<c>Reclaim/README.md</c>): the owner announces <paramref name="announcement"/>

@@ -27,6 +27,15 @@ internal sealed class RetireBag
     /// <summary>Raw global epoch the bag was sealed with (read after a full fence: S1, S2 of the ordering argument in README.md).</summary>
     internal long SealedEpoch;
 
+    /// <summary>
+    /// The earliest birth era of the bag's items (interval reclamation, README.md); <see cref="NoBirth"/> once it
+    /// holds an item retired without one, which only the epoch rule frees. <see cref="long.MaxValue"/> while empty.
+    /// </summary>
+    internal long MinBirth = long.MaxValue;
+
+    /// <summary>The era when the bag was sealed (after S1): no item in it was retired later. Set by the seal.</summary>
+    internal long SealedEra;
+
     /// <summary><see cref="System.Diagnostics.Stopwatch"/> timestamp of the seal: the start of the bag's grace period.</summary>
     internal long SealedTimestamp;
 
@@ -35,10 +44,17 @@ internal sealed class RetireBag
 
     internal bool IsFull => Count == Capacity;
 
-    /// <summary>Adds an item and its callback.</summary>
+    /// <summary>The birth of an item retired without one (the public Retire): older than every era.</summary>
+    internal const long NoBirth = long.MinValue;
+
+    /// <summary>True when every item has a birth era: the interval rule may free the bag before the epoch rule.</summary>
+    internal bool HasBirths => MinBirth != NoBirth;
+
+    /// <summary>Adds an item, its callback and its birth era (<see cref="NoBirth"/> when it has none).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void Add(nint item, RetireCallback free)
+    internal void Add(nint item, RetireCallback free, long birth)
     {
+        MinBirth = Math.Min(MinBirth, birth);
         int i = Count;
         _items[i] = item;
         _callbacks[i] = free;
@@ -79,6 +95,7 @@ internal sealed class RetireBag
         }
 
         Count = 0;
+        MinBirth = long.MaxValue;
         Next = null;
     }
 

@@ -243,9 +243,10 @@ internal static unsafe class AddressSpaceTorture
     }
 
     /// <summary>
-    /// A reader that walks the hardware tables itself from <see cref="AddressSpace.RootPhysical"/> (as a vCPU
-    /// would) inside a guard, dwelling between levels: it holds pointers to tables for microseconds, so a table
-    /// freed under it is read back almost surely.
+    /// A reader that walks the hardware tables itself from <see cref="AddressSpace.RootPhysical"/> inside a guard,
+    /// announcing each table through a <see cref="TableReadWatch"/> as AddressSpace's walk does, and dwelling between
+    /// levels: it holds pointers to tables for microseconds, so a table freed under it is read back almost surely,
+    /// and one it reached in the era it announced is what an off-by-one interval test frees.
     /// </summary>
     private static void SlowWalker(State state, PageAllocator allocator, EpochDomain epoch, ulong[] pages, int seed)
     {
@@ -258,10 +259,14 @@ internal static unsafe class AddressSpaceTorture
         {
             ulong va = pages[random.Next(pages.Length)];
             using EpochGuard guard = epoch.Enter();
+            var watch = new TableReadWatch(ref epoch.Global.Era, ref guard.Line->Upper);
             ulong table = state.Space.RootPhysical;
             for (int shift = topShift; shift >= PageAllocator.PageShift; shift -= indexBits)
             {
-                ulong entry = Volatile.Read(ref ((ulong*)allocator.VirtualOf(table))[(int)(va >> shift) & 511]);
+                // Through the watch where the entry may lead to a table, as AddressSpace's walk: a table reached is
+                // then inside the reader's announced interval.
+                ulong* slot = &((ulong*)allocator.VirtualOf(table))[(int)(va >> shift) & 511];
+                ulong entry = shift == PageAllocator.PageShift ? Volatile.Read(ref *slot) : watch.Read(slot);
                 if ((entry & (ulong)PageFlags.Present) == 0)
                 {
                     break;

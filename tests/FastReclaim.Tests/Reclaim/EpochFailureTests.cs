@@ -271,7 +271,7 @@ public class EpochFailureTests
         domain.Collect(); // sealed and advanced once
         for (int i = 1; i <= 4 * 64; i++)
         {
-            domain.RetireUnderLock(i, _ => ran++);
+            domain.RetireUnderLock(i, _ => ran++, FastReclaim.Reclaim.RetireBag.NoBirth);
         }
 
         Assert.Equal(0, ran);
