@@ -131,9 +131,7 @@ public sealed partial class EpochDomain
         _blocker = null;
         _blockedEpoch = -1;
 
-        // A4: a release store; readers load it with an acquire (R1). Only this lock's holder writes it. The era read
-        // just before it is the lower end of every reader that announces the new epoch (I5).
-        RecordEraAt(epoch + EpochStep);
+        // A4: a release store; readers load it with an acquire (R1). Only this lock's holder writes it.
         Volatile.Write(ref Global.Value, epoch + EpochStep);
         _advances++;
         return true;
@@ -154,14 +152,7 @@ public sealed partial class EpochDomain
             return null;
         }
 
-        // Once per grace period and blocker (a second blocker of the same epoch is asked when it is found). The
-        // decision is made under the advance lock, so two advancers never both call it.
-        if (now - _blockedSince >= _expediteAfterTicks && blocker.ExpeditedEpoch != epoch && blocker.Expedite is { } kick)
-        {
-            blocker.ExpeditedEpoch = epoch;
-            _expedites++;
-            expedite = kick;
-        }
+        expedite = ExpediteDue(epoch, blocker, now) ?? expedite;
 
         if (now - _blockedSince < _stallDeadlineTicks)
         {
@@ -188,6 +179,24 @@ public sealed partial class EpochDomain
             blocker.ManagedThreadId,
             Stopwatch.GetElapsedTime(_blockedSince, now),
             _queue.SealedItems);
+    }
+
+    /// <summary>
+    /// <paramref name="reader"/>'s expedite if it is due: <paramref name="epoch"/> has been blocked for
+    /// <see cref="EpochOptions.ExpediteAfter"/> and the reader was not asked for it yet. Once per grace period and
+    /// reader (a second reader blocking the same epoch is asked when it is found); decided under the advance lock, so
+    /// two advancers never both call it.
+    /// </summary>
+    private Action? ExpediteDue(long epoch, ReaderSlot reader, long now)
+    {
+        if (_blockedEpoch != epoch || now - _blockedSince < _expediteAfterTicks || reader.ExpeditedEpoch == epoch || reader.Expedite is not { } kick)
+        {
+            return null;
+        }
+
+        reader.ExpeditedEpoch = epoch;
+        _expedites++;
+        return kick;
     }
 
     private void ReportStall(EpochStall stall)

@@ -322,6 +322,7 @@ public sealed partial class EpochDomain
         {
             // Back online at the current epoch: R2, as Online does.
             own.Line.Announce(Volatile.Read(ref Global.Value));
+            own.Line.AnnounceLower(ref Global.Era);
         }
     }
 }

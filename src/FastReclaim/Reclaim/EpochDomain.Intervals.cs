@@ -6,17 +6,6 @@ namespace FastReclaim;
 // [lower, upper] intersects [earliest birth, sealed era], even while a reader holds the epoch back. I1-I6 in README.md.
 public sealed partial class EpochDomain
 {
-    /// <summary>
-    /// Epochs whose starting era the advancer remembers (a power of two). A reader announces an epoch, not an era:
-    /// its lower end is the era at the start of that epoch, and only the last two epochs can be announced by a reader
-    /// the advance has not overtaken; an older one (a reader preempted between R1 and R2) falls back to "no lower
-    /// end", which only holds more.
-    /// </summary>
-    private const int EraRingSize = 8;
-
-    /// <summary>Advance-lock state: (raw epoch, era read just before that epoch was published), by epoch modulo the size.</summary>
-    private readonly (long Epoch, long Era)[] _eraAtEpoch = new (long, long)[EraRingSize];
-
     /// <summary>Advance-lock scratch: the intervals of the readers one interval pass found inside.</summary>
     private ReaderInterval[] _intervals = new ReaderInterval[16];
 
@@ -29,17 +18,6 @@ public sealed partial class EpochDomain
 
     /// <summary>A reader's interval as one interval pass saw it.</summary>
     private readonly record struct ReaderInterval(long Lower, long Upper);
-
-    /// <summary>Remembers the era at the start of <paramref name="epoch"/>; the advancer calls it before A4 publishes that epoch.</summary>
-    private void RecordEraAt(long epoch) =>
-        _eraAtEpoch[(epoch / EpochStep) & (EraRingSize - 1)] = (epoch, Volatile.Read(ref Global.Era));
-
-    /// <summary>The lower end of a reader that announces <paramref name="epoch"/> (I5); <see cref="long.MinValue"/> when forgotten.</summary>
-    private long LowerEraOf(long epoch)
-    {
-        (long recorded, long era) = _eraAtEpoch[(epoch / EpochStep) & (EraRingSize - 1)];
-        return recorded == epoch ? era : long.MinValue;
-    }
 
     /// <summary>
     /// One interval pass: scans the readers after a process-wide barrier and frees every queued bag with births
@@ -63,16 +41,23 @@ public sealed partial class EpochDomain
         }
 
         RetireBag? free;
+        List<Action>? expedites = null;
         try
         {
             // I6: only bags sealed before this read are candidates: their unlinks precede the barrier below, so a
             // reader the scan does not see (it announced after the barrier) cannot reach them.
-            var filter = new IntervalFilter(this, Volatile.Read(ref Global.Era), ScanIntervals());
+            var filter = new IntervalFilter(this, Volatile.Read(ref Global.Era), ScanIntervals(ref expedites));
             free = _queue.DetachWhere(ref filter);
         }
         finally
         {
             _advanceLock.Exit();
+        }
+
+        // Outside the lock, as TryAdvance does.
+        foreach (Action expedite in expedites ?? [])
+        {
+            Expedite(expedite);
         }
 
         if (free is null)
@@ -86,9 +71,15 @@ public sealed partial class EpochDomain
         }
     }
 
-    /// <summary>A2 and a full A3: the intervals of every reader inside, into <see cref="_intervals"/>; returns how many.</summary>
-    private int ScanIntervals()
+    /// <summary>
+    /// A2 and a full A3: the intervals of every reader inside, into <see cref="_intervals"/>; returns how many. Also
+    /// asks every reader that blocks the epoch and has an expedite due (the advance only asks the first blocker it
+    /// finds, which may be a guard that never leaves, while an online QSBR thread behind it holds tables back too).
+    /// </summary>
+    private int ScanIntervals(ref List<Action>? expedites)
     {
+        long epoch = Global.Value;
+        long now = System.Diagnostics.Stopwatch.GetTimestamp();
         Interlocked.MemoryBarrierProcessWide();
         _barriers++;
         int limit = _registry.ScanLimit;
@@ -103,15 +94,20 @@ public sealed partial class EpochDomain
                 continue;
             }
 
-            // The announcement before the upper end (I5): an upper end read later is the same section's or a later
-            // one's, never smaller than what this section announced before the barrier.
+            // The announcement before the ends (I5): ends read later are this section's or, if it has left since, a
+            // later one's (x86-64 keeps stores in order, so the later section's stores mean this one's loads are done).
             long announced = Volatile.Read(ref slot.Line.Epoch);
             if (announced is Inactive or EpochReader.Released)
             {
                 continue;
             }
 
-            long lower = LowerEraOf(announced & ~GuardDepthMask);
+            if ((announced & ~GuardDepthMask) != epoch && ExpediteDue(epoch, slot, now) is { } kick)
+            {
+                (expedites ??= []).Add(kick);
+            }
+
+            long lower = Volatile.Read(ref slot.Line.Lower);
             long upper = Math.Max(lower, Volatile.Read(ref slot.Line.Upper));
             if (count == _intervals.Length)
             {

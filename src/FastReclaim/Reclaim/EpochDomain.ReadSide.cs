@@ -40,6 +40,10 @@ public sealed partial class EpochDomain
         }
 
         line->Announce(announced);
+        if (previous == Inactive)
+        {
+            line->AnnounceLower(ref Global.Era);
+        }
 #if FASTRECLAIM_FAULT_INJECTION
         if (_fault == EpochFault.NestedDisposeLeaves && previous != Inactive)
         {
@@ -117,6 +121,7 @@ public sealed partial class EpochDomain
         // Release store: every read made since the last quiescent point is complete before the advancer can
         // see the newer epoch. Reads after it are ordered by the advancer's barrier, as for Enter.
         Volatile.Write(ref line->Epoch, Volatile.Read(ref Global.Value));
+        line->AnnounceLower(ref Global.Era);
     }
 
     /// <summary>
@@ -174,6 +179,7 @@ public sealed partial class EpochDomain
             // them (a vCPU's page walk), so it holds every table born before it leaves: an unbounded upper end, set
             // like R2 before any load under it.
             line->Announce(Volatile.Read(ref Global.Value));
+            line->AnnounceLower(ref Global.Era);
             line->Upper = ReaderLine.UnboundedUpper;
         }
     }

@@ -140,7 +140,6 @@ public sealed partial class EpochDomain : IDisposable, IEpochMetricsSource
 #endif
         Global.Value = EpochStep;
         Global.Key = Interlocked.Increment(ref s_lastKey);
-        RecordEraAt(EpochStep);
 
         // Initializes the read side's checked-mode switch before any handle of this domain is used, so that code
         // the JIT optimizes from now on reads it as a constant (and drops the check when it is off).

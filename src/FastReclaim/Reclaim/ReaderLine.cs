@@ -11,7 +11,7 @@ namespace FastReclaim.Reclaim;
 [StructLayout(LayoutKind.Explicit, Size = 2 * CacheLine.GuardBytes + HotBytes)]
 internal struct ReaderLine
 {
-    private const int HotBytes = 5 * sizeof(long);
+    private const int HotBytes = 6 * sizeof(long);
 
     /// <summary>
     /// What the reader announces: <see cref="EpochDomain.Inactive"/> (0) outside any critical section, else the
@@ -44,11 +44,19 @@ internal struct ReaderLine
     /// The upper end of the reader's interval, in eras (interval reclamation, <c>Reclaim/README.md</c>): raised by a
     /// table walk (<see cref="TableReadWatch"/>) with a plain store before it dereferences a table it found after the
     /// era moved; <see cref="UnboundedUpper"/> while the participant is a writer or an online QSBR thread, which
-    /// follow table entries without announcing them. The advancer takes max(lower, this): a value left by an earlier
-    /// critical section is below the current one's lower end and so changes nothing.
+    /// follow table entries without announcing them. The advancer takes max(<see cref="Lower"/>, this): a value left by an
+    /// earlier critical section is below the current one's lower end and so changes nothing.
     /// </summary>
     [FieldOffset(CacheLine.GuardBytes + 4 * sizeof(long))]
     internal long Upper;
+
+    /// <summary>
+    /// The lower end of the reader's interval, in eras: the era when its critical section began (the outermost guard,
+    /// a handle's Enter, a QSBR thread's Online or last Quiescent), a plain store after R2 (I4). Read by the advancer
+    /// only while <see cref="Epoch"/> announces a section; a stale value is an earlier, smaller era, which only holds more.
+    /// </summary>
+    [FieldOffset(CacheLine.GuardBytes + 5 * sizeof(long))]
+    internal long Lower;
 
     /// <summary><see cref="Upper"/> of a participant that holds every table born before it leaves (EBR semantics).</summary>
     internal const long UnboundedUpper = long.MaxValue;
@@ -67,4 +75,11 @@ internal struct ReaderLine
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal void Announce(long announcement) => Epoch = announcement;
+
+    /// <summary>
+    /// I4: the lower end of a section that starts now, after <see cref="Announce"/>: the era, read with an acquire, in
+    /// a plain store (a stale lower end seen by the advancer is smaller, which only holds more).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void AnnounceLower(ref long era) => Lower = Volatile.Read(ref era);
 }

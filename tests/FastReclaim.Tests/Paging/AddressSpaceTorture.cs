@@ -47,14 +47,24 @@ internal static unsafe class AddressSpaceTorture
 
     internal readonly record struct Result(
         long PoisonedReads, long WrongTranslations, long LostMappings, long Errors, string? FirstError,
-        long ReaderTranslations, long ReclaimedTables, long AllocatedAfterDispose)
+        long ReaderTranslations, long ReclaimedTables, long AllocatedAfterDispose, long FreedWhileStalled = 0, long Expedites = 0)
     {
         internal long Violations => PoisonedReads + WrongTranslations + LostMappings + Errors;
     }
 
     private static ulong PhysicalOf(ulong va) => va - Region + PhysicalBase;
 
-    internal static Result Run(ReclaimPolicy policy, EpochFault fault, int opsPerWriter, bool stopAtFirstViolation)
+    /// <summary>Runs the torture; the counts it returns are the test's evidence.</summary>
+    /// <param name="policy">The space's reclaim policy.</param>
+    /// <param name="fault">The reclaimer under test (a deliberately broken one to show the torture notices).</param>
+    /// <param name="opsPerWriter">Operations per writer thread.</param>
+    /// <param name="stopAtFirstViolation">End the run at the first violation (for a broken reclaimer).</param>
+    /// <param name="stalledGuard">
+    /// Also a thread that holds a plain guard from start to end: the epoch never advances past it, so only the
+    /// interval rule frees anything.
+    /// </param>
+    /// <param name="expeditedQsbr">Also a QSBR thread, online with an expedite, that translates and passes a quiescent point only when asked.</param>
+    internal static Result Run(ReclaimPolicy policy, EpochFault fault, int opsPerWriter, bool stopAtFirstViolation, bool stalledGuard = false, bool expeditedQsbr = false)
     {
         nint trap = (nint)NativeMemory.AlignedAlloc((nuint)Page, (nuint)Page);
         ulong poison = (ulong)trap | (ulong)PageFlags.Present;
@@ -89,6 +99,25 @@ internal static unsafe class AddressSpaceTorture
             others.Add(new Thread(() => state.Guard(() => Reader(state, all, seed))));
         }
 
+        using var stalled = new ManualResetEventSlim();
+        if (stalledGuard)
+        {
+            others.Add(new Thread(() => state.Guard(() =>
+            {
+                using EpochGuard guard = epoch.Enter();
+                stalled.Set();
+                while (!state.Stop)
+                {
+                    Thread.Sleep(1);
+                }
+            })));
+        }
+
+        if (expeditedQsbr)
+        {
+            others.Add(new Thread(() => state.Guard(() => QsbrReader(state, epoch, all, seed: 20))));
+        }
+
         foreach (Thread t in others.Concat(writers))
         {
             t.Start();
@@ -99,6 +128,9 @@ internal static unsafe class AddressSpaceTorture
             t.Join();
         }
 
+        // Before the stalled guard leaves: what the interval rule freed while the epoch could not advance past it.
+        long freedWhileStalled = stalled.IsSet ? epoch.Stats.Freed : 0;
+        long expedites = epoch.Stats.Expedites;
         state.Stop = true;
         foreach (Thread t in others)
         {
@@ -121,7 +153,42 @@ internal static unsafe class AddressSpaceTorture
 
         NativeMemory.AlignedFree((void*)trap);
         return new Result(state.PoisonedReads, state.WrongTranslations, state.LostMappings, state.Errors, state.FirstError,
-            state.ReaderTranslations, reclaimed, allocated);
+            state.ReaderTranslations, reclaimed, allocated, freedWhileStalled, expedites);
+    }
+
+    /// <summary>
+    /// A QSBR reader (a vCPU-like thread): online with an expedite for the whole run, translating without guards of
+    /// its own and passing a quiescent point only when the expedite asks.
+    /// </summary>
+    private static void QsbrReader(State state, EpochDomain epoch, ulong[] pages, int seed)
+    {
+        var random = new Random(seed);
+        int asked = 0;
+        epoch.Online(() => Volatile.Write(ref asked, 1));
+        try
+        {
+            while (!state.Stopping)
+            {
+                for (int i = 0; i < Batch; i++)
+                {
+                    ulong va = pages[random.Next(pages.Length)];
+                    if (state.Space.TryTranslate(va, out ulong pa, out _))
+                    {
+                        state.CheckRead(va, pa);
+                    }
+                }
+
+                Interlocked.Add(ref state.ReaderTranslations, Batch);
+                if (Interlocked.Exchange(ref asked, 0) != 0)
+                {
+                    epoch.Quiescent();
+                }
+            }
+        }
+        finally
+        {
+            epoch.Offline();
+        }
     }
 
     /// <summary>Maps, protects and zaps single pages it owns inside tables it shares with the other page writer.</summary>

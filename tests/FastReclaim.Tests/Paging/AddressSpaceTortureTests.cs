@@ -34,6 +34,43 @@ public sealed class AddressSpaceTortureTests
     }
 
     [Theory]
+    [InlineData(ReclaimPolicy.Linux)]
+    [InlineData(ReclaimPolicy.Eager)]
+    public void A_Stalled_Guard_Does_Not_Stop_Reclamation_And_No_Reader_Sees_A_Freed_Table(ReclaimPolicy policy)
+    {
+        // A guard that never leaves holds the epoch for the whole run: every table freed before it leaves was freed
+        // by the interval rule, under readers that walk with announced intervals and a slow walker.
+        AddressSpaceTorture.Result r = AddressSpaceTorture.Run(policy, EpochFault.None, OpsPerWriter, stopAtFirstViolation: false, stalledGuard: true);
+
+        Assert.True(r.Violations == 0, r.ToString());
+        Assert.Equal(0, r.AllocatedAfterDispose);
+        Assert.True(r.FreedWhileStalled > 100, $"only {r.FreedWhileStalled} tables freed while the guard stalled the epoch: {r}");
+    }
+
+    [Theory]
+    [InlineData(ReclaimPolicy.Linux)]
+    [InlineData(ReclaimPolicy.Eager)]
+    public void A_Qsbr_Reader_That_Is_Quiescent_Only_When_Asked_Sees_No_Freed_Table_And_Every_Table_Is_Freed(ReclaimPolicy policy)
+    {
+        AddressSpaceTorture.Result r = AddressSpaceTorture.Run(policy, EpochFault.None, OpsPerWriter, stopAtFirstViolation: false, expeditedQsbr: true);
+
+        Assert.True(r.Violations == 0, r.ToString());
+        Assert.Equal(0, r.AllocatedAfterDispose);
+        Assert.True(r.ReclaimedTables > 100, $"only {r.ReclaimedTables} tables reclaimed: {r}");
+        Assert.True(r.Expedites > 0, $"the QSBR reader was never asked: {r}");
+    }
+
+    [Fact]
+    public void Torture_With_Stalled_Readers_Catches_An_Off_By_One_Interval_Test()
+    {
+        // Frees a table whose birth era equals a reader's upper end: the slow walker reaches tables born in the era
+        // it announced, and reads them back after a dwell.
+        AddressSpaceTorture.Result r = AddressSpaceTorture.Run(ReclaimPolicy.Eager, EpochFault.BirthAtUpperIsFree, BrokenOpsPerWriter, stopAtFirstViolation: true, stalledGuard: true);
+
+        Assert.True(r.PoisonedReads + r.WrongTranslations > 0, $"no reader walked a freed table: {r}");
+    }
+
+    [Theory]
     [InlineData(nameof(EpochFault.None))]
     [InlineData(nameof(EpochFault.FreeAtOnce))]
     [InlineData(nameof(EpochFault.BirthAtUpperIsFree))]
