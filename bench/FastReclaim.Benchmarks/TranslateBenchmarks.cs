@@ -16,6 +16,7 @@ namespace FastReclaim.Benchmarks;
 /// <item>The library: both <c>TryTranslate</c> overloads, <c>TranslateMany</c> over the whole batch, and two
 /// readers (each half the addresses, on two threads) through each.</item>
 /// <item><see cref="Dictionary"/>: the obvious managed map from page to frame.</item>
+/// <item>Each with <see cref="IntervalReclaim"/> off (epoch reclamation) and on (the walks announce their tables).</item>
 /// </list>
 /// Only the 1 Ki-page cases of <see cref="AddressSpaceBenchmarks"/> are in the CI perf gate; this suite is for reading.
 /// </summary>
@@ -40,10 +41,14 @@ public unsafe class TranslateBenchmarks
     [Params(1024, 64 * 1024, 1024 * 1024)]
     public int Pages { get; set; }
 
+    /// <summary><see cref="AddressSpaceOptions.IntervalReclaim"/>: the walks read the era at every level (false: today's read side).</summary>
+    [Params(false, true)]
+    public bool IntervalReclaim { get; set; }
+
     [GlobalSetup]
     public void Setup()
     {
-        _fixture = new TranslateFixture(Pages);
+        _fixture = new TranslateFixture(Pages, IntervalReclaim);
         _allocator = _fixture.Allocator;
         _space = _fixture.Space;
         _dictionary = _fixture.Dictionary;

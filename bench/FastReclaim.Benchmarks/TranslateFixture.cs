@@ -12,10 +12,10 @@ internal sealed class TranslateFixture : IDisposable
     private const ulong PhysicalBase = 0x40_0000_0000;
     private const int Seed = 42;
 
-    internal TranslateFixture(int pages)
+    internal TranslateFixture(int pages, bool intervalReclaim = false)
     {
         Allocator = new PageAllocator();
-        Space = new AddressSpace(new AddressSpaceOptions { Allocator = Allocator });
+        Space = new AddressSpace(new AddressSpaceOptions { Allocator = Allocator, IntervalReclaim = intervalReclaim });
         Space.Map(SpaceBase, PhysicalBase, (ulong)pages * PageAllocator.PageSize, PageFlags.Writable);
         Dictionary = new Dictionary<ulong, ulong>(pages);
         for (int i = 0; i < pages; i++)

@@ -123,7 +123,7 @@ public sealed unsafe partial class AddressSpace
                 Interlocked.Decrement(ref _tables[PteLevel]);
                 Interlocked.Increment(ref _pendingTables);
                 Interlocked.Add(ref _mappedPages, 1 - EntriesPerTable);
-                _epoch.RetireUnderLock(pte, _freeRetiredTable, pteDescriptor.Birth);
+                _epoch.RetireUnderLock(pte, _freeRetiredTable, BirthOf(ref pteDescriptor));
                 collapsed = true;
             }
 

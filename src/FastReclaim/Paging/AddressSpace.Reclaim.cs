@@ -140,7 +140,7 @@ public sealed unsafe partial class AddressSpace
 
         // Under our table locks: this retire never runs a callback (any user's, on a shared domain); the
         // collection it may make due runs when the writer's WriterGuard is left.
-        _epoch.RetireUnderLock(child, _freeRetiredTable, childDescriptor.Birth);
+        _epoch.RetireUnderLock(child, _freeRetiredTable, BirthOf(ref childDescriptor));
     }
 
     /// <summary>
@@ -167,6 +167,12 @@ public sealed unsafe partial class AddressSpace
             _epoch.CollectIfDue();
         }
     }
+
+    /// <summary>
+    /// The birth a retired table carries: its own under interval reclamation (the domain may then free it while a
+    /// reader holds the epoch, once no reader's interval reaches it), none otherwise (freed by the epoch rule alone).
+    /// </summary>
+    private long BirthOf(ref TableDescriptor table) => _intervalReclaim ? table.Birth : EpochDomain.NoBirth;
 
     /// <summary>The epoch domain's callback: no reader can hold <paramref name="table"/> any more.</summary>
     private void FreeRetiredTable(nint table)

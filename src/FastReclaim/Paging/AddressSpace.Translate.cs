@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 using FastReclaim.Paging;
+using FastReclaim.Reclaim;
 using static FastReclaim.Paging.PageTableGeometry;
 
 namespace FastReclaim;
@@ -24,9 +25,7 @@ public sealed unsafe partial class AddressSpace
 
         // No try/finally: the walk cannot throw, and without the handler the JIT keeps the whole call lean.
         EpochGuard guard = _epoch.Enter();
-        bool mapped = _encoding == EntryEncoding.X64
-            ? Walk<X64Format>(_root, _physicalToPointer, _levels, va, out pa, out flags)
-            : WalkOtherFormat(va, out pa, out flags);
+        bool mapped = WalkIn(guard.Line, va, out pa, out flags);
         guard.Dispose();
         return mapped;
     }
@@ -56,9 +55,7 @@ public sealed unsafe partial class AddressSpace
 
         ThrowIfDisposed();
         reader.Enter();
-        bool mapped = _encoding == EntryEncoding.X64
-            ? Walk<X64Format>(_root, _physicalToPointer, _levels, va, out pa, out flags)
-            : WalkOtherFormat(va, out pa, out flags);
+        bool mapped = WalkIn(reader.Line, va, out pa, out flags);
         reader.Exit();
         return mapped;
     }
@@ -80,46 +77,86 @@ public sealed unsafe partial class AddressSpace
         ThrowIfDisposed();
         using EpochGuard guard = _epoch.Enter();
         ref ulong results = ref MemoryMarshal.GetReference(pas);
-        return _encoding switch
+        if (_intervalReclaim)
         {
-            EntryEncoding.X64 => WalkBatch<X64Format>(vas, ref results),
-            EntryEncoding.Arm64 => WalkBatch<Arm64Format>(vas, ref results),
-            EntryEncoding.Arm64Lpa2 => WalkBatch<Arm64Lpa2Format>(vas, ref results),
-            _ => WalkBatch<RiscV64Format>(vas, ref results),
-        };
+            TableReadWatch watch = WatchFor(guard.Line);
+            return WalkBatch(vas, ref results, ref watch);
+        }
+
+        PlainPointerReads plain = default;
+        return WalkBatch(vas, ref results, ref plain);
     }
+
+    /// <summary><see cref="TranslateMany"/>'s walks in the space's format, with <paramref name="reads"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int WalkBatch<R>(ReadOnlySpan<ulong> vas, ref ulong results, ref R reads)
+        where R : struct, IPointerReads, allows ref struct => _encoding switch
+    {
+        EntryEncoding.X64 => WalkBatch<X64Format, R>(vas, ref results, ref reads),
+        EntryEncoding.Arm64 => WalkBatch<Arm64Format, R>(vas, ref results, ref reads),
+        EntryEncoding.Arm64Lpa2 => WalkBatch<Arm64Lpa2Format, R>(vas, ref results, ref reads),
+        _ => WalkBatch<RiscV64Format, R>(vas, ref results, ref reads),
+    };
 
     /// <summary>
     /// <see cref="Walk"/> for the formats other than x86-64, out of line so that the x86-64 walk inlined into
     /// <see cref="TryTranslate(ulong, out ulong, out PageFlags)"/> pays one test of the format and nothing else.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool WalkOtherFormat(ulong va, out ulong pa, out PageFlags flags) => _encoding switch
+    private bool WalkOtherFormat<R>(ulong va, out ulong pa, out PageFlags flags, ref R reads)
+        where R : struct, IPointerReads, allows ref struct => _encoding switch
     {
-        EntryEncoding.Arm64 => Walk<Arm64Format>(_root, _physicalToPointer, _levels, va, out pa, out flags),
-        EntryEncoding.Arm64Lpa2 => Walk<Arm64Lpa2Format>(_root, _physicalToPointer, _levels, va, out pa, out flags),
-        _ => Walk<RiscV64Format>(_root, _physicalToPointer, _levels, va, out pa, out flags),
+        EntryEncoding.Arm64 => Walk<Arm64Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
+        EntryEncoding.Arm64Lpa2 => Walk<Arm64Lpa2Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
+        _ => Walk<RiscV64Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
     };
+
+    /// <summary>
+    /// One walk inside the critical section whose slot line is <paramref name="line"/>: through a
+    /// <see cref="TableReadWatch"/> when the space reclaims by intervals (<see cref="AddressSpaceOptions.IntervalReclaim"/>),
+    /// with plain acquire loads otherwise. The test is one load of a field the JIT keeps in a register across a loop.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool WalkIn(ReaderLine* line, ulong va, out ulong pa, out PageFlags flags)
+    {
+        if (_intervalReclaim)
+        {
+            TableReadWatch watch = WatchFor(line);
+            return _encoding == EntryEncoding.X64
+                ? Walk<X64Format, TableReadWatch>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref watch)
+                : WalkOtherFormat(va, out pa, out flags, ref watch);
+        }
+
+        PlainPointerReads plain = default;
+        return _encoding == EntryEncoding.X64
+            ? Walk<X64Format, PlainPointerReads>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref plain)
+            : WalkOtherFormat(va, out pa, out flags, ref plain);
+    }
+
+    /// <summary>The watch of a walk by the reader whose slot line is <paramref name="line"/>, inside its critical section.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private TableReadWatch WatchFor(ReaderLine* line) => new(ref _epoch.Global.Era, ref line->Upper);
 
     /// <summary><see cref="TranslateMany"/>'s walks in format <typeparamref name="F"/>; the caller is inside a guard.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private int WalkBatch<F>(ReadOnlySpan<ulong> vas, ref ulong results)
+    private int WalkBatch<F, R>(ReadOnlySpan<ulong> vas, ref ulong results, ref R reads)
         where F : struct, IPageTableFormat
+        where R : struct, IPointerReads, allows ref struct
     {
         // Pipelined only where it pays: a batch long enough to fill the pipeline, over more PTE tables than the caches
         // hold (a plain read of the count: any recent value will do for choosing). The pipeline is a method of its
         // own, so that its code does not crowd the registers of the plain loops inlined here.
         if (vas.Length > PipelineMinimum && _tables[PteLevel] > CacheResidentPteTables)
         {
-            return _levels == FiveLevels ? WalkPipelined<F, FiveLevelWalk>(_root, _physicalToPointer, vas, ref results)
-                : HasThreeLevels<F>(_levels) ? WalkPipelined<F, ThreeLevelWalk>(_root, _physicalToPointer, vas, ref results)
-                : WalkPipelined<F, FourLevelWalk>(_root, _physicalToPointer, vas, ref results);
+            return _levels == FiveLevels ? WalkPipelined<F, FiveLevelWalk, R>(_root, _physicalToPointer, vas, ref results, ref reads)
+                : HasThreeLevels<F>(_levels) ? WalkPipelined<F, ThreeLevelWalk, R>(_root, _physicalToPointer, vas, ref results, ref reads)
+                : WalkPipelined<F, FourLevelWalk, R>(_root, _physicalToPointer, vas, ref results, ref reads);
         }
 
         // One loop per depth, so the depth test and the canonical width fold into constants.
-        return _levels == FiveLevels ? WalkEach<F>(_root, _physicalToPointer, FiveLevels, vas, ref results)
-            : HasThreeLevels<F>(_levels) ? WalkEach<F>(_root, _physicalToPointer, ThreeLevels, vas, ref results)
-            : WalkEach<F>(_root, _physicalToPointer, FourLevels, vas, ref results);
+        return _levels == FiveLevels ? WalkEach<F, R>(_root, _physicalToPointer, FiveLevels, vas, ref results, ref reads)
+            : HasThreeLevels<F>(_levels) ? WalkEach<F, R>(_root, _physicalToPointer, ThreeLevels, vas, ref results, ref reads)
+            : WalkEach<F, R>(_root, _physicalToPointer, FourLevels, vas, ref results, ref reads);
     }
 
     /// <summary>
@@ -179,14 +216,15 @@ public sealed unsafe partial class AddressSpace
     /// the stores into <paramref name="pas"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int WalkEach<F>(nint root, ulong toPointer, int levels, ReadOnlySpan<ulong> vas, ref ulong pas)
+    private static int WalkEach<F, R>(nint root, ulong toPointer, int levels, ReadOnlySpan<ulong> vas, ref ulong pas, ref R reads)
         where F : struct, IPageTableFormat
+        where R : struct, IPointerReads, allows ref struct
     {
         // Counts the misses, not the hits: the count then costs nothing on the mapped path.
         int missing = 0;
         for (int i = 0; i < vas.Length; i++)
         {
-            if (!Walk<F>(root, toPointer, levels, vas[i], out Unsafe.Add(ref pas, i), out _))
+            if (!Walk<F, R>(root, toPointer, levels, vas[i], out Unsafe.Add(ref pas, i), out _, ref reads))
             {
                 missing++;
             }
@@ -211,9 +249,10 @@ public sealed unsafe partial class AddressSpace
     /// unhooked for reclaim), as a single walk that reached the table just before it changed would.
     /// </remarks>
     [SkipLocalsInit] // the ring is written before it is read
-    private static int WalkPipelined<F, TDepth>(nint root, ulong toPointer, ReadOnlySpan<ulong> vas, ref ulong pas)
+    private static int WalkPipelined<F, TDepth, R>(nint root, ulong toPointer, ReadOnlySpan<ulong> vas, ref ulong pas, ref R reads)
         where F : struct, IPageTableFormat
         where TDepth : struct, IWalkDepth
+        where R : struct, IPointerReads, allows ref struct
     {
         // The fill below needs vas.Length >= PrefetchDistance: the caller's PipelineMinimum.
         int levels = TDepth.Levels;
@@ -224,7 +263,7 @@ public sealed unsafe partial class AddressSpace
         int i = 0;
         for (; i < PrefetchDistance; i++)
         {
-            Unsafe.Add(ref parked, i) = StartWalk<F>(root, toPointer, levels, Unsafe.Add(ref va, i), ref Unsafe.Add(ref pas, i), ref missing);
+            Unsafe.Add(ref parked, i) = StartWalk<F, R>(root, toPointer, levels, Unsafe.Add(ref va, i), ref Unsafe.Add(ref pas, i), ref missing, ref reads);
         }
 
         for (; i < vas.Length; i++)
@@ -232,7 +271,7 @@ public sealed unsafe partial class AddressSpace
             ref nint slot = ref Unsafe.Add(ref parked, i & (PrefetchDistance - 1));
             int finished = i - PrefetchDistance;
             FinishWalk<F>(slot, Unsafe.Add(ref va, finished), ref Unsafe.Add(ref pas, finished), ref missing);
-            slot = StartWalk<F>(root, toPointer, levels, Unsafe.Add(ref va, i), ref Unsafe.Add(ref pas, i), ref missing);
+            slot = StartWalk<F, R>(root, toPointer, levels, Unsafe.Add(ref va, i), ref Unsafe.Add(ref pas, i), ref missing, ref reads);
         }
 
         for (int finished = vas.Length - PrefetchDistance; finished < vas.Length; finished++)
@@ -248,10 +287,11 @@ public sealed unsafe partial class AddressSpace
     /// upper-level entry decides the walk, whose result is then stored in <paramref name="pa"/> (a miss counted).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static nint StartWalk<F>(nint root, ulong toPointer, int levels, ulong va, ref ulong pa, ref int missing)
+    private static nint StartWalk<F, R>(nint root, ulong toPointer, int levels, ulong va, ref ulong pa, ref int missing, ref R reads)
         where F : struct, IPageTableFormat
+        where R : struct, IPointerReads, allows ref struct
     {
-        ulong* pte = WalkToPte<F>(root, toPointer, levels, va, out ulong entry, out int level);
+        ulong* pte = WalkToPte<F, R>(root, toPointer, levels, va, out ulong entry, out int level, ref reads);
         if (pte != null)
         {
             if (Sse.IsSupported)
@@ -299,20 +339,21 @@ public sealed unsafe partial class AddressSpace
     /// (perf-results/addressspace.md).
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool Walk<F>(nint root, ulong toPointer, int levels, ulong va, out ulong pa, out PageFlags flags)
+    private static bool Walk<F, R>(nint root, ulong toPointer, int levels, ulong va, out ulong pa, out PageFlags flags, ref R reads)
         where F : struct, IPageTableFormat
+        where R : struct, IPointerReads, allows ref struct
     {
         // Every load is an acquire (Volatile.Read): the table behind a present entry was zeroed (or filled) before
         // the entry was published, and the critical section keeps it allocated even if it is unhooked now.
         ulong entry;
         if (levels == FiveLevels)
         {
-            if (!TryRootEntry<F>(root, va, FiveLevels, out entry))
+            if (!TryRootEntry<F, R>(root, va, FiveLevels, out entry, ref reads))
             {
                 goto NotMapped;
             }
 
-            entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, P4dLevel);
+            entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, P4dLevel, ref reads);
             if ((entry & PresentBit) == 0)
             {
                 goto NotMapped;
@@ -321,26 +362,26 @@ public sealed unsafe partial class AddressSpace
         else if (HasThreeLevels<F>(levels))
         {
             // The root is the PUD table, whose entries may be 1 GiB leaves.
-            if (!TryRootEntry<F>(root, va, ThreeLevels, out entry))
+            if (!TryRootEntry<F, R>(root, va, ThreeLevels, out entry, ref reads))
             {
                 goto NotMapped;
             }
 
             goto PudEntry;
         }
-        else if (!TryRootEntry<F>(root, va, FourLevels, out entry))
+        else if (!TryRootEntry<F, R>(root, va, FourLevels, out entry, ref reads))
         {
             goto NotMapped;
         }
 
-        entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, PudLevel);
+        entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, PudLevel, ref reads);
     PudEntry:
         if ((entry & F.TableTypeMask) != F.TableType)
         {
             return LargeLeaf<F>(entry, va, PudLevel, out pa, out flags);
         }
 
-        entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, PmdLevel);
+        entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, PmdLevel, ref reads);
         if ((entry & F.TableTypeMask) != F.TableType)
         {
             return LargeLeaf<F>(entry, va, PmdLevel, out pa, out flags);
@@ -366,20 +407,21 @@ public sealed unsafe partial class AddressSpace
     /// a non-canonical address) at <paramref name="level"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong* WalkToPte<F>(nint root, ulong toPointer, int levels, ulong va, out ulong entry, out int level)
+    private static ulong* WalkToPte<F, R>(nint root, ulong toPointer, int levels, ulong va, out ulong entry, out int level, ref R reads)
         where F : struct, IPageTableFormat
+        where R : struct, IPointerReads, allows ref struct
     {
         // Every load is an acquire (Volatile.Read): the table behind a present entry was zeroed (or filled) before
         // the entry was published, and the critical section keeps it allocated even if it is unhooked now.
         if (levels == FiveLevels)
         {
-            if (!TryRootEntry<F>(root, va, FiveLevels, out entry))
+            if (!TryRootEntry<F, R>(root, va, FiveLevels, out entry, ref reads))
             {
                 level = Pml5Level;
                 return null;
             }
 
-            entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, P4dLevel);
+            entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, P4dLevel, ref reads);
             if ((entry & PresentBit) == 0)
             {
                 level = P4dLevel;
@@ -388,7 +430,7 @@ public sealed unsafe partial class AddressSpace
         }
         else if (HasThreeLevels<F>(levels))
         {
-            if (!TryRootEntry<F>(root, va, ThreeLevels, out entry))
+            if (!TryRootEntry<F, R>(root, va, ThreeLevels, out entry, ref reads))
             {
                 level = PudLevel;
                 return null;
@@ -396,13 +438,13 @@ public sealed unsafe partial class AddressSpace
 
             goto PudEntry;
         }
-        else if (!TryRootEntry<F>(root, va, FourLevels, out entry))
+        else if (!TryRootEntry<F, R>(root, va, FourLevels, out entry, ref reads))
         {
             level = P4dLevel;
             return null;
         }
 
-        entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, PudLevel);
+        entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, PudLevel, ref reads);
     PudEntry:
         if ((entry & F.TableTypeMask) != F.TableType)
         {
@@ -410,7 +452,7 @@ public sealed unsafe partial class AddressSpace
             return null;
         }
 
-        entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, PmdLevel);
+        entry = Entry((nint)(F.TableAddress(entry) + toPointer), va, PmdLevel, ref reads);
         if ((entry & F.TableTypeMask) != F.TableType)
         {
             level = PmdLevel;
@@ -450,8 +492,9 @@ public sealed unsafe partial class AddressSpace
     /// 512 or more. Arm64's addresses are [0, 2^bits) with no bias, and with LPA2's 52 bits the root has 16 entries.
     /// </remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool TryRootEntry<F>(nint root, ulong va, int levels, out ulong entry)
+    private static bool TryRootEntry<F, R>(nint root, ulong va, int levels, out ulong entry, ref R reads)
         where F : struct, IPageTableFormat
+        where R : struct, IPointerReads, allows ref struct
     {
         int bits = F.AddressBits(levels);
         int shift = EntryShift(levels);
@@ -462,7 +505,7 @@ public sealed unsafe partial class AddressSpace
             return false;
         }
 
-        entry = Volatile.Read(ref ((ulong*)root)[F.SignExtended ? index ^ (EntriesPerTable / 2) : index]);
+        entry = reads.Read(&((ulong*)root)[F.SignExtended ? index ^ (EntriesPerTable / 2) : index]);
         return (entry & PresentBit) != 0;
     }
 
@@ -470,6 +513,16 @@ public sealed unsafe partial class AddressSpace
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong Entry(nint table, ulong va, int level) =>
         Volatile.Read(ref ((ulong*)table)[(va >> EntryShift(level)) & IndexMask]);
+
+    /// <summary>
+    /// <see cref="Entry(nint, ulong, int)"/> for an entry that may lead to a table (above the PTE level), through the
+    /// walk's <paramref name="reads"/>: with interval reclamation a <see cref="TableReadWatch"/>, which makes the
+    /// reader's interval cover the table before it is dereferenced; else a plain acquire load.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong Entry<R>(nint table, ulong va, int level, ref R reads)
+        where R : struct, IPointerReads, allows ref struct =>
+        reads.Read(&((ulong*)table)[(va >> EntryShift(level)) & IndexMask]);
 
     /// <summary>
     /// The end of a walk at an upper-level entry that is not a table reference: a 2 MiB / 1 GiB leaf, or absent.

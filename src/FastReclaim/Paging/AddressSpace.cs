@@ -57,6 +57,9 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     private readonly EpochDomain _epoch;
     private readonly bool _ownsEpoch;
     private readonly ReclaimPolicy _policy;
+
+    /// <summary><see cref="AddressSpaceOptions.IntervalReclaim"/>: walks announce their tables, retired tables carry their birth.</summary>
+    private readonly bool _intervalReclaim;
     private readonly PageTableFormat _format;
     private readonly int _levels;
 
@@ -131,6 +134,7 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         }
 
         _policy = options.Policy;
+        _intervalReclaim = options.IntervalReclaim;
         _levels = options.Levels;
         _format = options.Format;
         _ownsAllocator = options.Allocator is null;

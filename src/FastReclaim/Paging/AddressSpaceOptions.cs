@@ -27,6 +27,23 @@ public sealed class AddressSpaceOptions
     public PageAllocator? Allocator { get; set; }
 
     /// <summary>
+    /// Interval-based reclamation of this space's tables (2GE-IBR; off by default). On, a table unhooked by a zap, an
+    /// unmap, a sweep or a collapse may be freed while a reader holds the epoch back, once no reader can hold it: a
+    /// reader stalled inside a guard (or an <see cref="EpochReader"/>) keeps only the tables that existed when it stalled,
+    /// and the space's pending tables stay bounded whatever it does. The price is on the read side: every level of a
+    /// <see cref="AddressSpace.TryTranslate(ulong, out ulong, out PageFlags)"/> or <see cref="AddressSpace.TranslateMany"/>
+    /// walk loads the domain's era and compares it (perf-results/reclaim.md). Off, a stalled reader holds every table
+    /// retired after it entered, as in any epoch scheme. QSBR threads hold tables either way until their next quiescent
+    /// point (<see cref="EpochDomain.Online(Action)"/> lets the domain ask for it).
+    /// </summary>
+    /// <remarks>
+    /// Code that follows the tables' entries itself (a vCPU, a debugger) is not covered by a guard's interval, which
+    /// only grows as the space's own walks announce the tables they reach: such a reader must be a QSBR thread
+    /// (<see cref="EpochDomain.Online()"/>), which holds every table until it is quiescent.
+    /// </remarks>
+    public bool IntervalReclaim { get; set; }
+
+    /// <summary>
     /// The epoch domain that readers enter and unhooked tables are retired to. <see langword="null"/>: the space
     /// creates its own and disposes it. A shared domain is left alive by <see cref="AddressSpace.Dispose"/>.
     /// </summary>

@@ -16,6 +16,9 @@ public sealed partial class EpochDomain
     /// </summary>
     internal long BirthEra => Volatile.Read(ref Global.Era);
 
+    /// <summary>The birth of an item retired without one (the public Retire): only the epoch rule frees it.</summary>
+    internal const long NoBirth = RetireBag.NoBirth;
+
     /// <summary>A reader's interval as one interval pass saw it.</summary>
     private readonly record struct ReaderInterval(long Lower, long Upper);
 

@@ -13,7 +13,7 @@ namespace FastReclaim.Reclaim;
 /// One per walk, on the walking thread's stack, inside a critical section of the domain that owns
 /// <c>era</c> (the guard or handle whose line holds <c>upper</c> keeps that line alive).
 /// </remarks>
-internal unsafe ref struct TableReadWatch
+internal unsafe ref struct TableReadWatch : IPointerReads
 {
     private readonly ref long _era;
     private readonly ref long _upper;
@@ -37,7 +37,7 @@ internal unsafe ref struct TableReadWatch
     /// returned entry leads to may be dereferenced inside the critical section.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal ulong Read(ulong* entry)
+    public ulong Read(ulong* entry)
     {
         ulong value = Volatile.Read(ref *entry);
 

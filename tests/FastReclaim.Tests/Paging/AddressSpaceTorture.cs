@@ -71,7 +71,9 @@ internal static unsafe class AddressSpaceTorture
         new Span<ulong>((void*)trap, (int)(Page / sizeof(ulong))).Fill(poison);
         var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true, PoisonValue = poison });
         var epoch = new EpochDomain(new EpochOptions { CollectThreshold = Batch, Fault = fault });
-        var space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Allocator = allocator, Epoch = epoch });
+        // The stalled readers and the interval fault need interval reclamation; the plain runs torture the epoch rule alone.
+        bool intervals = stalledGuard || expeditedQsbr || fault == EpochFault.BirthAtUpperIsFree;
+        var space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Allocator = allocator, Epoch = epoch, IntervalReclaim = intervals });
         var state = new State(space, trap, stopAtFirstViolation);
         for (long t = 0; t <= AddressSpace.CacheResidentPteTables; t++)
         {

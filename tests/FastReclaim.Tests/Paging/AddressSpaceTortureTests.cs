@@ -84,7 +84,7 @@ public sealed class AddressSpaceTortureTests
         const ulong poison = 0x000B_AD00_0000_0001;
         using var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true, PoisonValue = poison });
         using var epoch = new EpochDomain(new EpochOptions { Fault = fault });
-        using var space = new AddressSpace(new AddressSpaceOptions { Allocator = allocator, Epoch = epoch });
+        using var space = new AddressSpace(new AddressSpaceOptions { Allocator = allocator, Epoch = epoch, IntervalReclaim = true });
         space.Map(va, 0x5000, PageAllocator.PageSize, PageFlags.Writable);
 
         nint pte = 0;

@@ -71,7 +71,7 @@ public sealed class BoundedGarbageTests(ITestOutputHelper output)
         long peak = 0;
         long alive;
         EpochStats stats;
-        using (var space = new AddressSpace(new AddressSpaceOptions { Policy = ReclaimPolicy.Linux, Allocator = allocator, Epoch = epoch }))
+        using (var space = new AddressSpace(new AddressSpaceOptions { Policy = ReclaimPolicy.Linux, Allocator = allocator, Epoch = epoch, IntervalReclaim = true }))
         {
             MapAll(space);
             alive = space.Stats.PteTables;
