@@ -25,7 +25,7 @@ public sealed unsafe partial class AddressSpace
 
         // No try/finally: the walk cannot throw, and without the handler the JIT keeps the whole call lean.
         EpochGuard guard = _epoch.Enter();
-        bool mapped = WalkIn(guard.Line, va, out pa, out flags);
+        bool mapped = WalkIn(guard.Line, guard.IsOutermost, va, out pa, out flags);
         guard.Dispose();
         return mapped;
     }
@@ -55,7 +55,7 @@ public sealed unsafe partial class AddressSpace
 
         ThrowIfDisposed();
         reader.Enter();
-        bool mapped = WalkIn(reader.Line, va, out pa, out flags);
+        bool mapped = WalkIn(reader.Line, startsSection: true, va, out pa, out flags);
         reader.Exit();
         return mapped;
     }
@@ -79,7 +79,7 @@ public sealed unsafe partial class AddressSpace
         ref ulong results = ref MemoryMarshal.GetReference(pas);
         if (_intervalReclaim)
         {
-            TableReadWatch watch = WatchFor(guard.Line);
+            TableReadWatch watch = WatchFor(guard.Line, guard.IsOutermost);
             return WalkBatch(vas, ref results, ref watch);
         }
 
@@ -117,14 +117,11 @@ public sealed unsafe partial class AddressSpace
     /// with plain acquire loads otherwise. The test is one load of a field the JIT keeps in a register across a loop.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool WalkIn(ReaderLine* line, ulong va, out ulong pa, out PageFlags flags)
+    private bool WalkIn(ReaderLine* line, bool startsSection, ulong va, out ulong pa, out PageFlags flags)
     {
         if (_intervalReclaim)
         {
-            TableReadWatch watch = WatchFor(line);
-            return _encoding == EntryEncoding.X64
-                ? Walk<X64Format, TableReadWatch>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref watch)
-                : WalkOtherFormat(va, out pa, out flags, ref watch);
+            return WalkWatched(line, startsSection, va, out pa, out flags);
         }
 
         PlainPointerReads plain = default;
@@ -133,9 +130,22 @@ public sealed unsafe partial class AddressSpace
             : WalkOtherFormat(va, out pa, out flags, ref plain);
     }
 
+    /// <summary>
+    /// The interval walk, out of line: inlined beside the plain one it would cost the plain walk its registers
+    /// (perf-results/reclaim.md).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool WalkWatched(ReaderLine* line, bool startsSection, ulong va, out ulong pa, out PageFlags flags)
+    {
+        TableReadWatch watch = WatchFor(line, startsSection);
+        return _encoding == EntryEncoding.X64
+            ? Walk<X64Format, TableReadWatch>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref watch)
+            : WalkOtherFormat(va, out pa, out flags, ref watch);
+    }
+
     /// <summary>The watch of a walk by the reader whose slot line is <paramref name="line"/>, inside its critical section.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private TableReadWatch WatchFor(ReaderLine* line) => new(ref _epoch.Global.Era, ref line->Upper);
+    private TableReadWatch WatchFor(ReaderLine* line, bool startsSection) => new(ref _epoch.Global.Era, line, startsSection);
 
     /// <summary><see cref="TranslateMany"/>'s walks in format <typeparamref name="F"/>; the caller is inside a guard.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -40,10 +40,6 @@ public sealed partial class EpochDomain
         }
 
         line->Announce(announced);
-        if (previous == Inactive)
-        {
-            line->AnnounceLower(ref Global.Era);
-        }
 #if FASTRECLAIM_FAULT_INJECTION
         if (_fault == EpochFault.NestedDisposeLeaves && previous != Inactive)
         {
@@ -64,7 +60,13 @@ public sealed partial class EpochDomain
         ReaderLine* line = guard.Line;
         long previous = line->Upper;
 
-        // Like R2: a plain store before every load under it (README.md, I3).
+        // Like R2: plain stores before every load under them (README.md, I3, I4). An inner guard keeps the lower end
+        // of the section it is nested in.
+        if (guard.IsOutermost)
+        {
+            line->AnnounceLower(ref Global.Era);
+        }
+
         line->Upper = ReaderLine.UnboundedUpper;
         return new UnboundedGuard(guard, previous);
     }

@@ -29,6 +29,9 @@ public readonly unsafe ref struct EpochGuard
     /// <summary>The line of the thread's slot (for the table walks' <see cref="TableReadWatch"/>); null for a default guard.</summary>
     internal ReaderLine* Line => _line;
 
+    /// <summary>True for a guard that began its thread's critical section (not nested, not inside a QSBR thread's online time).</summary>
+    internal bool IsOutermost => _previous == EpochDomain.Inactive;
+
     internal EpochGuard(ReaderLine* line, long previous, long announced)
     {
         _line = line;

@@ -77,7 +77,6 @@ public sealed unsafe class EpochReader : IDisposable
 
         // R1, then R2: the same announcement as EpochDomain.Enter's outermost guard (ReaderLine.Announce), depth 1.
         line->Announce(Volatile.Read(ref _domain.Global.Value) + 1);
-        line->AnnounceLower(ref _domain.Global.Era);
         if (ReadSideChecks.Enabled)
         {
             _enteredBy = Environment.CurrentManagedThreadId;

@@ -51,9 +51,10 @@ internal struct ReaderLine
     internal long Upper;
 
     /// <summary>
-    /// The lower end of the reader's interval, in eras: the era when its critical section began (the outermost guard,
-    /// a handle's Enter, a QSBR thread's Online or last Quiescent), a plain store after R2 (I4). Read by the advancer
-    /// only while <see cref="Epoch"/> announces a section; a stale value is an earlier, smaller era, which only holds more.
+    /// The lower end of the reader's interval, in eras: stored (I4) by the first walk of a guard or handle section
+    /// (<see cref="TableReadWatch"/>, before its first load), by an unbounded guard, and by a QSBR thread's Online and
+    /// each Quiescent. Read by the advancer only while <see cref="Epoch"/> announces a section; a section that never
+    /// walks leaves a stale value, an earlier and smaller era, which only holds more.
     /// </summary>
     [FieldOffset(CacheLine.GuardBytes + 5 * sizeof(long))]
     internal long Lower;

@@ -21,14 +21,25 @@ internal unsafe ref struct TableReadWatch : IPointerReads
     /// <summary>The largest era this walk knows is announced: the line's upper at the start, raised by the walk.</summary>
     private long _seen;
 
+    /// <param name="era">The domain's era word.</param>
+    /// <param name="line">The walking thread's slot line; its critical section is open.</param>
+    /// <param name="startsSection">
+    /// True when the section began with this walk's guard or handle: the walk then announces the section's lower end
+    /// (I4) before its first load. A walk nested in a longer section keeps that section's lower end, which is earlier
+    /// or (never announced by a walk) a stale one from an earlier section: smaller either way, which only holds more.
+    /// </param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal TableReadWatch(ref long era, ref long upper)
+    internal TableReadWatch(ref long era, ReaderLine* line, bool startsSection)
     {
         _era = ref era;
-        _upper = ref upper;
+        _upper = ref line->Upper;
+        if (startsSection)
+        {
+            line->AnnounceLower(ref era);
+        }
 
         // The thread's own last store (it is the only writer of its line's upper while the slot is registered).
-        _seen = upper;
+        _seen = line->Upper;
     }
 
     /// <summary>

@@ -328,7 +328,7 @@ internal static unsafe class AddressSpaceTorture
         {
             ulong va = pages[random.Next(pages.Length)];
             using EpochGuard guard = epoch.Enter();
-            var watch = new TableReadWatch(ref epoch.Global.Era, ref guard.Line->Upper);
+            var watch = new TableReadWatch(ref epoch.Global.Era, guard.Line, guard.IsOutermost);
             ulong table = state.Space.RootPhysical;
             for (int shift = topShift; shift >= PageAllocator.PageShift; shift -= indexBits)
             {

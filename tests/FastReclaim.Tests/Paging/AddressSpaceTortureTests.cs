@@ -92,7 +92,7 @@ public sealed class AddressSpaceTortureTests
         using (var reader = new ReaderThread(park =>
         {
             using EpochGuard guard = epoch.Enter();
-            var watch = new TableReadWatch(ref epoch.Global.Era, ref guard.Line->Upper);
+            var watch = new TableReadWatch(ref epoch.Global.Era, guard.Line, guard.IsOutermost);
             ulong table = space.RootPhysical;
             for (int shift = 39; shift > 12; shift -= 9)
             {
