@@ -34,16 +34,18 @@ public sealed unsafe class PageAllocatorTests
     }
 
     [Fact]
-    public void Descriptor_Lives_In_The_Chunk_First_Page_At_Eight_Bytes_Per_Page_Index()
+    public void Descriptor_Lives_In_The_Chunk_First_Pages_At_Sixteen_Bytes_Per_Page_Index()
     {
+        const int descriptorBytes = 2 * sizeof(ulong);
+        const int descriptorPages = PageAllocatorOptions.DefaultChunkBytes / PageAllocator.PageSize * descriptorBytes / PageAllocator.PageSize;
         using var allocator = Checked();
         for (int i = 0; i < 600; i++)
         {
             nint page = allocator.Allocate();
             nint chunkBase = page & ~(nint)(PageAllocatorOptions.DefaultChunkBytes - 1);
-            nint expected = chunkBase + (page - chunkBase) / PageAllocator.PageSize * sizeof(ulong);
+            nint expected = chunkBase + (page - chunkBase) / PageAllocator.PageSize * descriptorBytes;
             Assert.Equal(expected, (nint)Unsafe.AsPointer(ref allocator.DescriptorOf(page)));
-            Assert.True(page - chunkBase >= PageAllocator.PageSize, "the descriptor page itself was handed out");
+            Assert.True(page - chunkBase >= descriptorPages * PageAllocator.PageSize, "a descriptor page itself was handed out");
         }
     }
 
