@@ -70,7 +70,8 @@ internal static unsafe class AddressSpaceTorture
         ulong poison = (ulong)trap | (ulong)PageFlags.Present;
         new Span<ulong>((void*)trap, (int)(Page / sizeof(ulong))).Fill(poison);
         var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true, PoisonValue = poison });
-        var epoch = new EpochDomain(new EpochOptions { CollectThreshold = Batch, Fault = fault });
+        // A QSBR reader that is quiescent only when asked is asked 1 ms into a grace period it holds: many times in a run.
+        var epoch = new EpochDomain(new EpochOptions { CollectThreshold = Batch, Fault = fault, ExpediteAfter = TimeSpan.FromMilliseconds(1) });
         // The stalled readers and the interval fault need interval reclamation; the plain runs torture the epoch rule alone.
         bool intervals = stalledGuard || expeditedQsbr || fault == EpochFault.BirthAtUpperIsFree;
         var space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Allocator = allocator, Epoch = epoch, IntervalReclaim = intervals });
