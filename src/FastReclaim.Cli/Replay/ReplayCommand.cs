@@ -3,7 +3,7 @@ using FastReclaim.Cli.Common;
 
 namespace FastReclaim.Cli.Replay;
 
-/// <summary><c>fastreclaim replay [--policy none|linux|eager] [FILE|-]</c>: replays a page-table trace and prints <c>check N BYTES</c> lines.</summary>
+/// <summary><c>fastreclaim replay [--policy none|linux|eager] [--format x64|arm64|riscv64] [FILE|-]</c>: replays a page-table trace and prints <c>check N BYTES</c> lines.</summary>
 internal static class ReplayCommand
 {
     private const string StandardInput = "-";
@@ -15,6 +15,11 @@ internal static class ReplayCommand
             Description = "When zapped page tables are freed: linux (exactly the kernel), eager, or none.",
             DefaultValueFactory = _ => ReclaimPolicyNames.Linux,
         }.AcceptPolicyNames();
+        var format = new Option<string>("--format")
+        {
+            Description = "The tables' hardware format: x64, arm64 or riscv64 (the same table geometry, so the same bytes).",
+            DefaultValueFactory = _ => PageTableFormatNames.X64,
+        }.AcceptNames(PageTableFormatNames.All);
         var file = new Argument<string>("FILE")
         {
             Description = "The trace to replay; - or nothing reads standard input. A file whose name starts with - is given as ./NAME.",
@@ -31,13 +36,14 @@ internal static class ReplayCommand
         var command = new Command("replay", "Replay a page-table trace (map/hmap/touch/zap/unmap/protect/collapse/check/thp) and print the page-table bytes at every check and the 2 MiB-page bytes at every thp, as kernel_replay does on Linux.")
         {
             policy,
+            format,
             file,
         };
         // A read of standard input cannot be cancelled, so the replay runs on a thread of its own and a signal ends
         // the command without waiting for a line that may never come (Program turns the cancellation into the exit code).
         command.SetAction((parseResult, stop) => Task.Factory.StartNew(
             () => Execute(parseResult.GetValue(file)!, ReclaimPolicyNames.Parse(parseResult.GetValue(policy)!),
-                parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, stop),
+                PageTableFormatNames.Parse(parseResult.GetValue(format)!), parseResult.InvocationConfiguration.Output, parseResult.InvocationConfiguration.Error, stop),
             CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).WaitAsync(stop));
         return command;
     }
@@ -46,7 +52,7 @@ internal static class ReplayCommand
     /// Opens the trace and replays it: exit 2 when FILE cannot be opened (a bad argument, found before any work) or a
     /// line is malformed, 1 when the kernel would refuse a line or the trace cannot be read to its end.
     /// </summary>
-    private static int Execute(string path, ReclaimPolicy policy, TextWriter output, TextWriter error, CancellationToken stop)
+    private static int Execute(string path, ReclaimPolicy policy, PageTableFormat format, TextWriter output, TextWriter error, CancellationToken stop)
     {
         TextReader input;
         if (path == StandardInput)
@@ -76,7 +82,7 @@ internal static class ReplayCommand
         {
             try
             {
-                return Run(input, output, policy, stop);
+                return Run(input, output, policy, stop, format);
             }
             catch (TraceRefusedException e)
             {
@@ -100,16 +106,16 @@ internal static class ReplayCommand
         }
     }
 
-    /// <summary>Replays <paramref name="input"/> on a fresh address space with <paramref name="policy"/>.</summary>
+    /// <summary>Replays <paramref name="input"/> on a fresh address space with <paramref name="policy"/> and <paramref name="format"/> (4 levels).</summary>
     /// <exception cref="TraceFormatException">A line is malformed.</exception>
     /// <exception cref="TraceRefusedException">The kernel would refuse a line.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="stop"/> fired; the lines before it were replayed.</exception>
-    internal static int Run(TextReader input, TextWriter output, ReclaimPolicy policy, CancellationToken stop)
+    internal static int Run(TextReader input, TextWriter output, ReclaimPolicy policy, CancellationToken stop, PageTableFormat format = PageTableFormat.X64)
     {
         // The tables are bounded by the machine's memory: a trace that needs more (the kernel would OOM too) is
         // refused at the line that asks for it, never left to the OOM killer.
         using var allocator = new PageAllocator(new PageAllocatorOptions { MaxBytes = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes });
-        using var space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Allocator = allocator });
+        using var space = new AddressSpace(new AddressSpaceOptions { Policy = policy, Format = format, Allocator = allocator });
         new TraceReplayer(space, output).Run(input, stop);
         return ExitCodes.Success;
     }

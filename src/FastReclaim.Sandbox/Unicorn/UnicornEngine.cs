@@ -23,15 +23,18 @@ internal sealed unsafe class UnicornEngine : IDisposable
     /// <exception cref="DllNotFoundException"><see cref="UnicornNative.Library"/> cannot be loaded (see <see cref="UnicornAvailability"/>).</exception>
     public UnicornEngine(int arch, int mode)
     {
-        UnicornException.ThrowIfFailed(UnicornNative.Open(arch, mode, out nint engine), $"uc_open(arch {arch}, mode {mode})");
+        UnicornError opened = UnicornNative.Open(arch, mode, out nint engine);
+        if (opened != UnicornError.Ok)
+        {
+            throw UnicornException.FromError($"uc_open(arch {arch}, mode {mode})", opened);
+        }
+
         _handle = new UnicornHandle(engine);
         _self = GCHandle.Alloc(this);
         try
         {
-            UnicornException.ThrowIfFailed(
-                UnicornNative.HookAdd(_handle, out _, UnicornNative.HookInterrupt, (nint)(delegate* unmanaged<nint, uint, nint, void>)&OnInterrupt,
-                    GCHandle.ToIntPtr(_self), begin: 1, end: 0),
-                "uc_hook_add(UC_HOOK_INTR)");
+            Check(UnicornNative.HookAdd(_handle, out _, UnicornNative.HookInterrupt, (nint)(delegate* unmanaged<nint, uint, nint, void>)&OnInterrupt,
+                GCHandle.ToIntPtr(_self), begin: 1, end: 0), "uc_hook_add(UC_HOOK_INTR)");
         }
         catch
         {
@@ -42,29 +45,37 @@ internal sealed unsafe class UnicornEngine : IDisposable
 
     /// <summary>Backs guest-physical [<paramref name="address"/>, +<paramref name="bytes"/>) with process memory at <paramref name="memory"/>, without a copy: the guest reads and writes it in place.</summary>
     /// <remarks>The memory must outlive the engine. Address, size and pointer 4 KiB-aligned.</remarks>
-    public void MapPointer(ulong address, ulong bytes, nint memory) =>
-        UnicornException.ThrowIfFailed(UnicornNative.MemMapPointer(_handle, address, (nuint)bytes, UnicornNative.ProtectAll, memory),
-            $"uc_mem_map_ptr(0x{address:X}, 0x{bytes:X})");
+    public void MapPointer(ulong address, ulong bytes, nint memory)
+    {
+        UnicornError result = UnicornNative.MemMapPointer(_handle, address, (nuint)bytes, UnicornNative.ProtectAll, memory);
+        if (result != UnicornError.Ok)
+        {
+            throw UnicornException.FromError($"uc_mem_map_ptr(0x{address:X}, 0x{bytes:X})", result);
+        }
+    }
 
     /// <summary>Backs guest-physical [<paramref name="address"/>, +<paramref name="bytes"/>) with zeroed memory Unicorn allocates.</summary>
-    public void Map(ulong address, ulong bytes) =>
-        UnicornException.ThrowIfFailed(UnicornNative.MemMap(_handle, address, (nuint)bytes, UnicornNative.ProtectAll),
-            $"uc_mem_map(0x{address:X}, 0x{bytes:X})");
+    public void Map(ulong address, ulong bytes)
+    {
+        UnicornError result = UnicornNative.MemMap(_handle, address, (nuint)bytes, UnicornNative.ProtectAll);
+        if (result != UnicornError.Ok)
+        {
+            throw UnicornException.FromError($"uc_mem_map(0x{address:X}, 0x{bytes:X})", result);
+        }
+    }
 
     /// <summary>Writes a 64-bit register (a <c>UC_*_REG_*</c> number).</summary>
-    public void WriteRegister(int register, ulong value) =>
-        UnicornException.ThrowIfFailed(UnicornNative.RegWrite(_handle, register, &value), $"uc_reg_write({register})");
+    public void WriteRegister(int register, ulong value) => Check(UnicornNative.RegWrite(_handle, register, &value), "uc_reg_write", register);
 
     /// <summary>Writes a register that takes a structure (AArch64 <c>UC_ARM64_REG_CP_REG</c>).</summary>
     public void WriteRegister<T>(int register, T value)
-        where T : unmanaged =>
-        UnicornException.ThrowIfFailed(UnicornNative.RegWrite(_handle, register, &value), $"uc_reg_write({register})");
+        where T : unmanaged => Check(UnicornNative.RegWrite(_handle, register, &value), "uc_reg_write", register);
 
     /// <summary>Reads a 64-bit register.</summary>
     public ulong ReadRegister(int register)
     {
         ulong value = 0;
-        UnicornException.ThrowIfFailed(UnicornNative.RegRead(_handle, register, &value), $"uc_reg_read({register})");
+        Check(UnicornNative.RegRead(_handle, register, &value), "uc_reg_read", register);
         return value;
     }
 
@@ -77,8 +88,21 @@ internal sealed unsafe class UnicornEngine : IDisposable
     {
         _exception = null;
         UnicornError result = UnicornNative.EmuStart(_handle, begin, until, timeoutMicroseconds: 0, count: 0);
-        UnicornException.ThrowIfFailed(result, $"uc_emu_start(0x{begin:X}..0x{until:X})");
+        if (result != UnicornError.Ok)
+        {
+            throw UnicornException.FromError($"uc_emu_start(0x{begin:X}..0x{until:X})", result);
+        }
+
         return _exception;
+    }
+
+    /// <summary>Throws for any result but <see cref="UnicornError.Ok"/>, naming the call; builds the message only then (registers are written on every read).</summary>
+    private static void Check(UnicornError result, string call, int register = -1)
+    {
+        if (result != UnicornError.Ok)
+        {
+            throw UnicornException.FromError(register < 0 ? call : $"{call}({register})", result);
+        }
     }
 
     /// <summary>

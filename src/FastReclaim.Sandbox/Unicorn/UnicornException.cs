@@ -25,15 +25,7 @@ public sealed class UnicornException : IOException
     /// <summary>The <c>uc_err</c> the failing call returned; <see cref="UnicornError.Ok"/> when the failure was not a failed call.</summary>
     public UnicornError Error { get; private init; }
 
-    /// <summary>Throws for any result but <see cref="UnicornError.Ok"/>, naming <paramref name="operation"/>.</summary>
-    internal static void ThrowIfFailed(UnicornError result, string operation)
-    {
-        if (result != UnicornError.Ok)
-        {
-            throw FromError(operation, result);
-        }
-    }
-
+    /// <summary>The exception for a call that returned <paramref name="error"/>: the call, Unicorn's own message and the <c>uc_err</c> name.</summary>
     internal static UnicornException FromError(string operation, UnicornError error) =>
         new($"{operation} failed: {Marshal.PtrToStringUTF8(UnicornNative.StrError(error))} (UC_ERR_{ErrorName(error)} = {(int)error}).") { Error = error };
 

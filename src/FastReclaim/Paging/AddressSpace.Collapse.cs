@@ -11,7 +11,8 @@ namespace FastReclaim;
 // and PTE locks. A reader that loaded the old entry walks the old table, whose entries are left as they were (it is
 // marked dead, not zeroed) and map exactly what the leaf maps; the table is freed only after every guard that could
 // have loaded the old entry is left. A reader that loads the new entry sees the leaf. Either way the address
-// translates to the same frame and flags: no hole, no wrong frame.
+// translates to the same frame and flags: no hole, no wrong frame. (Arm64 replaces the entry by break-before-make,
+// AddressSpace.Replace.cs: while the TLB step runs, a reader that loads the entry sees the span unmapped.)
 //
 // The one exception to "a dead table is all zero" (AddressSpace.cs, invariant 2) is such a collapsed table. A writer
 // that reached it before the collapse sees Dead under its lock: Map retries from the root (and finds the leaf),
@@ -49,7 +50,7 @@ public sealed unsafe partial class AddressSpace
     {
         ulong last = CheckRange(va, length, EntrySpan(PmdLevel));
         ThrowIfDisposed();
-        using WriterGuard guard = new(_epoch);
+        using WriterGuard guard = new(this);
         int candidates = 0;
         TableReserve reserve = default;
         CollapseIn<F>(_root, _levels, 0, ulong.MaxValue, va, last, ref reserve, apply: false, ref candidates);
@@ -95,7 +96,7 @@ public sealed unsafe partial class AddressSpace
                 ulong childBase = EntryBase<F>(tableBase, i, level);
                 CollapseIn<F>(child, level - 1, childBase, childBase + EntrySpan(level) - 1, first, last, ref reserve, apply, ref count);
             }
-            else if (apply ? TryCollapse<F>(table, i, child, ref reserve) : IsContiguousRun<F>(child))
+            else if (apply ? TryCollapse<F>(table, i, child, EntryBase<F>(tableBase, i, level), ref reserve) : IsContiguousRun<F>(child))
             {
                 count++;
             }
@@ -103,7 +104,7 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>Collapses the PTE table hooked at <paramref name="pmd"/>[<paramref name="index"/>] if it is still hooked there and still eligible.</summary>
-    private bool TryCollapse<F>(nint pmd, int index, nint pte, ref TableReserve reserve)
+    private bool TryCollapse<F>(nint pmd, int index, nint pte, ulong pteBase, ref TableReserve reserve)
         where F : struct, IPageTableFormat
     {
         ref TableDescriptor pmdDescriptor = ref DescriptorOf(pmd);
@@ -118,10 +119,11 @@ public sealed unsafe partial class AddressSpace
             {
                 // Entry 0 as the run was checked against (the table is locked: no writer changes it meanwhile).
                 ulong first = ReadEntry(pte, 0);
-                WriteEntry(pmd, index, Leaf<F>(F.LeafAddress(first), F.LeafAttributes(first), PmdLevel));
+                ReplaceLocked<F>(pmd, index, PmdLevel, pteBase, Leaf<F>(F.LeafAddress(first), F.LeafAttributes(first), PmdLevel));
                 pteDescriptor.State |= TableDescriptor.Dead;
                 Interlocked.Decrement(ref _tables[PteLevel]);
                 Interlocked.Increment(ref _pendingTables);
+                CountUnhooked();
                 Interlocked.Add(ref _mappedPages, 1 - EntriesPerTable);
                 _epoch.RetireUnderLock(pte, _freeRetiredTable, BirthOf(ref pteDescriptor));
                 collapsed = true;

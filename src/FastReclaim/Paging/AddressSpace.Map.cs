@@ -68,7 +68,7 @@ public sealed unsafe partial class AddressSpace
         CheckFlags<F>(flags);
 
         ThrowIfDisposed();
-        using WriterGuard guard = new(_epoch);
+        using WriterGuard guard = new(this);
         long tablesNeeded = 0;
         if (PlanMap<F>(_root, _levels, 0, ulong.MaxValue, va, last, leafLevel, ref tablesNeeded) is ulong mapped)
         {

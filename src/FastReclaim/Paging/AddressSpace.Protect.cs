@@ -40,7 +40,7 @@ public sealed unsafe partial class AddressSpace
         CheckFlags<F>(flags);
 
         ThrowIfDisposed();
-        using WriterGuard guard = new(_epoch);
+        using WriterGuard guard = new(this);
         SplitEdges<F>(va, last);
         var op = new ProtectOp<F>(F.EncodeAttributes(flags));
         WalkRange<F, ProtectOp<F>>(ref op, va, last);

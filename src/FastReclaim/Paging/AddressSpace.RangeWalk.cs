@@ -67,7 +67,7 @@ public sealed unsafe partial class AddressSpace
         bool leaves = false;
         for (int i = i0; i <= i1; i++)
         {
-            ulong entry = ReadEntry(table, i);
+            ulong entry = ReadSettledEntry<F>(table, i);
             if ((entry & PresentBit) == 0)
             {
                 continue;

@@ -137,34 +137,64 @@ public sealed unsafe partial class AddressSpace
         childDescriptor.State |= TableDescriptor.Dead;
         Interlocked.Decrement(ref _tables[childDescriptor.Level]);
         Interlocked.Increment(ref _pendingTables);
+        CountUnhooked();
 
         // Under our table locks: this retire never runs a callback (any user's, on a shared domain); the
         // collection it may make due runs when the writer's WriterGuard is left.
         _epoch.RetireUnderLock(child, _freeRetiredTable, BirthOf(ref childDescriptor));
     }
 
+    /// <summary>Counts an unhooked table for the writer's <see cref="ITlbMaintenance.InvalidateTables"/> (only when there is a hook).</summary>
+    private void CountUnhooked()
+    {
+        if (_tlb is not null)
+        {
+            Interlocked.Increment(ref _unhookedTables);
+        }
+    }
+
     /// <summary>
-    /// A writer's epoch guard (<c>using WriterGuard guard = new(_epoch);</c>), with an unbounded upper end (a writer
-    /// follows entries without announcing the tables it reaches, so it holds every table retired while it is inside). Leaving it leaves the guard, then runs
-    /// the collection the writer's retirements made due (<see cref="EpochDomain.CollectIfDue"/>): with no table lock
-    /// and no guard held, so a free callback never runs under a table lock, and a callback that throws never
-    /// throws out of the writer, whose operation is complete by then.
+    /// A writer's epoch guard (<c>using WriterGuard guard = new(this);</c>), with an unbounded upper end (a writer
+    /// follows entries without announcing the tables it reaches, so it holds every table retired while it is inside).
+    /// Leaving it first asks the embedder for the TLB step when the writer unhooked tables
+    /// (<see cref="ITlbMaintenance.InvalidateTables"/>), then leaves the guard, then runs the collection the writer's
+    /// retirements made due (<see cref="EpochDomain.CollectIfDue"/>): with no table lock and no guard held, so a free
+    /// callback never runs under a table lock, and a callback that throws never throws out of the writer, whose
+    /// operation is complete by then.
     /// </summary>
+    /// <remarks>
+    /// Why the TLB step comes before any of the tables can be freed: they were retired while this guard was active,
+    /// and the epoch domain frees an item only after every guard active at its retirement has been left. The writer
+    /// sees its own increments of <see cref="_unhookedTables"/> (program order), so a writer that unhooked a table
+    /// always calls the hook; one that sees another writer's increments calls it once more than needed.
+    /// </remarks>
     private readonly ref struct WriterGuard
     {
-        private readonly EpochDomain _epoch;
+        private readonly AddressSpace _space;
         private readonly UnboundedGuard _guard;
+        private readonly long _unhookedBefore;
 
-        public WriterGuard(EpochDomain epoch)
+        public WriterGuard(AddressSpace space)
         {
-            _epoch = epoch;
-            _guard = epoch.EnterUnbounded();
+            _space = space;
+            _unhookedBefore = space._tlb is null ? 0 : Volatile.Read(ref space._unhookedTables);
+            _guard = space._epoch.EnterUnbounded();
         }
 
         public void Dispose()
         {
-            _guard.Dispose();
-            _epoch.CollectIfDue();
+            try
+            {
+                if (_space._tlb is { } tlb && Volatile.Read(ref _space._unhookedTables) != _unhookedBefore)
+                {
+                    tlb.InvalidateTables(_space);
+                }
+            }
+            finally
+            {
+                _guard.Dispose();
+                _space._epoch.CollectIfDue();
+            }
         }
     }
 

@@ -12,7 +12,8 @@ namespace FastReclaim;
 // (512 leaves of the next size down: the same frames, the same flags), then published by one release store of the
 // parent entry, under the parent table's lock (which every writer of that entry takes). A reader's acquire load of
 // the entry returns either the old leaf, which translates every address of the span, or the new table, whose filled
-// entries the release store ordered before it. No entry of the span is ever 0 in between.
+// entries the release store ordered before it. No entry of the span is ever 0 in between. (Arm64 publishes by
+// break-before-make, AddressSpace.Replace.cs: an invalid entry while the TLB step runs, then the table.)
 //
 // Deposit: a per-space stack of zeroed PTE tables, linked through their entry 0 (zeroed again when withdrawn).
 // Under the Linux policy it holds exactly one table per 2 MiB leaf: Map of a 2 MiB leaf and Collapse deposit one,
@@ -97,7 +98,7 @@ public sealed unsafe partial class AddressSpace
     {
         while (FindLeaf<F>(inside, out nint table, out int index, out int level) && level > PteLevel && (boundary & (EntrySpan(level) - 1)) != 0)
         {
-            SplitLeaf<F>(table, index, level, ref reserve);
+            SplitLeaf<F>(table, index, level, inside & ~(EntrySpan(level) - 1), ref reserve);
         }
     }
 
@@ -107,7 +108,7 @@ public sealed unsafe partial class AddressSpace
     /// before the lock (so an allocation that fails changes nothing and strands no lock); if under the lock the entry
     /// is no longer that leaf (another writer got there first), it goes back and nothing changes.
     /// </summary>
-    private void SplitLeaf<F>(nint table, int index, int level, ref TableReserve reserve)
+    private void SplitLeaf<F>(nint table, int index, int level, ulong leafBase, ref TableReserve reserve)
         where F : struct, IPageTableFormat
     {
         int childLevel = level - 1;
@@ -138,7 +139,7 @@ public sealed unsafe partial class AddressSpace
                 DescriptorOf(child).PresentEntries = EntriesPerTable;
             }
 
-            WriteEntry(table, index, TableEntry<F>(child));
+            ReplaceLocked<F>(table, index, level, leafBase, TableEntry<F>(child));
             if (!withdrawn)
             {
                 Interlocked.Increment(ref _tables[childLevel]);
@@ -178,7 +179,7 @@ public sealed unsafe partial class AddressSpace
         for (level = _levels; ; level--)
         {
             index = IndexOf(va, level);
-            ulong entry = ReadEntry(table, index);
+            ulong entry = ReadSettledEntry<F>(table, index);
             if ((entry & PresentBit) == 0)
             {
                 return false;

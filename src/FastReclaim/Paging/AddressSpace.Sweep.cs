@@ -30,7 +30,7 @@ public sealed unsafe partial class AddressSpace
         long started = Stopwatch.GetTimestamp();
         long scanned = 0;
         long reclaimed = 0;
-        using (WriterGuard guard = new(_epoch))
+        using (WriterGuard guard = new(this))
         {
             SweepTable<F>(_root, _levels, ref scanned, ref reclaimed);
         }

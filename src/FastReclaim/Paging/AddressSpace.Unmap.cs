@@ -71,7 +71,7 @@ public sealed unsafe partial class AddressSpace
         }
 
         ThrowIfDisposed();
-        using WriterGuard guard = new(_epoch);
+        using WriterGuard guard = new(this);
         SplitEdges<F>(va, last);
         var op = new UnmapOp<F>(this, floor, ceilingLast);
         WalkRange<F, UnmapOp<F>>(ref op, va, last);

@@ -23,7 +23,8 @@ public sealed unsafe partial class AddressSpace
     /// <para>
     /// A huge leaf at an edge of the range is split (Linux <c>split_huge_pmd</c>): a 2 MiB leaf becomes a PTE table
     /// of 512 pages, a 1 GiB leaf a PMD table of 512 2 MiB leaves (then split again if the edge needs it), with the
-    /// same frames and flags; readers never see a hole. Under <see cref="ReclaimPolicy.Linux"/> a 2 MiB split uses
+    /// same frames and flags; readers never see a hole (on Arm64, whose break-before-make makes the entry invalid while the
+    /// TLB step runs, they see the span unmapped meanwhile, as its CPUs do). Under <see cref="ReclaimPolicy.Linux"/> a 2 MiB split uses
     /// the leaf's deposited table; otherwise a split allocates, and if it cannot, nothing is changed.
     /// </para>
     /// </remarks>
@@ -46,7 +47,7 @@ public sealed unsafe partial class AddressSpace
         ThrowIfDisposed();
         bool trace = FastReclaimEventSource.IsOn(EventLevel.Verbose, FastReclaimEventSource.Keywords.Policy);
         ZapResult result;
-        using (WriterGuard guard = new(_epoch))
+        using (WriterGuard guard = new(this))
         {
             SplitEdges<F>(va, last);
             result = ZapRange<F>(va, last, _policy, trace);

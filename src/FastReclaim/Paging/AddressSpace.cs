@@ -83,6 +83,12 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     /// </summary>
     private readonly ulong _physicalToPointer;
     private readonly Action<nint> _freeRetiredTable;
+
+    /// <summary>The embedder's TLB maintenance (<see cref="AddressSpaceOptions.TlbMaintenance"/>); null: none.</summary>
+    private readonly ITlbMaintenance? _tlb;
+
+    /// <summary>Tables unhooked since creation, counted only when <see cref="_tlb"/> is set (a writer compares it to call <see cref="ITlbMaintenance.InvalidateTables"/>).</summary>
+    private long _unhookedTables;
     private readonly MetricsRegistration _metrics;
 
     /// <summary>Live tables per level (index = level); the root is not counted.</summary>
@@ -172,6 +178,7 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
         }
 
         _freeRetiredTable = FreeRetiredTable;
+        _tlb = options.TlbMaintenance;
         _physicalToPointer = (ulong)_allocator.VirtualOf(0);
         DescriptorOf(_root).Level = (byte)_levels;
         _metrics = FastReclaimMetrics.Register(this);

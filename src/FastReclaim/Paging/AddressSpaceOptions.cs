@@ -20,6 +20,13 @@ public sealed class AddressSpaceOptions
     public int Levels { get; set; } = PageTableGeometry.FourLevels;
 
     /// <summary>
+    /// The embedder's TLB maintenance (<see cref="ITlbMaintenance"/>), called in Arm64's break-before-make and after
+    /// tables are unhooked, before they can be freed. <see langword="null"/> (the default): no call, for spaces that
+    /// only software reads, or whose CPUs invalidate at points of their own before the space's grace periods end.
+    /// </summary>
+    public ITlbMaintenance? TlbMaintenance { get; set; }
+
+    /// <summary>
     /// Where the tables come from. <see langword="null"/>: the space creates its own allocator and disposes it.
     /// A shared allocator is left alive by <see cref="AddressSpace.Dispose"/> (every table is given back to it), and
     /// refuses to be disposed while a space still uses it (<see cref="PageAllocator.Dispose"/> throws).

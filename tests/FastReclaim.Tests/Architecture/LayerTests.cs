@@ -43,6 +43,7 @@ public sealed class LayerTests
         ["LeafSize"] = "Paging",
         ["PageFlags"] = "Paging",
         ["PageTableFormat"] = "Paging",
+        ["ITlbMaintenance"] = "Paging",
         ["PageTableStats"] = "Paging",
         ["ReclaimPolicy"] = "Paging",
         ["ReclaimPolicyNames"] = "Paging",

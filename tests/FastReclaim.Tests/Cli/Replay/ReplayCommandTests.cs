@@ -52,6 +52,39 @@ public sealed class ReplayCommandTests
         Assert.Equal(File.ReadAllText(Path.Combine(s_traceDirectory, trace + ".expected")), output);
     }
 
+    public static TheoryData<string, string> TracesInOtherFormats()
+    {
+        var data = new TheoryData<string, string>();
+        foreach (string trace in Traces())
+        {
+            data.Add(trace, "arm64");
+            data.Add(trace, "riscv64");
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(TracesInOtherFormats))]
+    public void Every_Format_Prints_What_The_Kernel_Printed(string trace, string format)
+    {
+        // The formats share the table geometry, so the same operations hold the same tables: the same VmPTE.
+        string exitFile = Path.Combine(s_traceDirectory, trace + ".exit");
+        int kernelExit = File.Exists(exitFile) ? int.Parse(File.ReadAllText(exitFile), CultureInfo.InvariantCulture) : 0;
+        (int exit, string output, _) = Invoke("replay", "--policy", "linux", "--format", format, TracePath(trace));
+        Assert.Equal(kernelExit, exit);
+        Assert.Equal(File.ReadAllText(Path.Combine(s_traceDirectory, trace + ".expected")), output);
+    }
+
+    [Fact]
+    public void An_Unknown_Format_Exits_2_Naming_It()
+    {
+        (int exit, string output, string error) = Invoke("replay", "--format", "mips", TracePath(Traces().First().Data));
+        Assert.Equal(2, exit);
+        Assert.Equal("", output);
+        Assert.Contains("'mips'", error, StringComparison.Ordinal);
+    }
+
     [Theory]
     [MemberData(nameof(Traces))]
     public void Eager_Policy_Never_Holds_More_Page_Table_Bytes_Than_Linux(string trace)

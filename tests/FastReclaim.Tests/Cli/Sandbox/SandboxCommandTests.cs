@@ -111,4 +111,17 @@ public class SandboxCommandTests
         Assert.True(exit == 0, $"exit {exit}\n{cli.Output}");
         Assert.Contains("all checks passed", cli.Output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task A_Signal_Stops_A_Long_Emulated_Run_Without_A_Verdict()
+    {
+        Assert.SkipUnless(UnicornAvailability.IsAvailable(out string reason), reason);
+        using CliProcess cli = CliProcess.Start("sandbox", "--arch", "riscv64", "--passes", "2000000000");
+        await cli.WaitForLineAsync("grace period over", TestContext.Current.CancellationToken);
+
+        cli.Signal(CliProcess.SigInt);
+
+        Assert.Equal(128 + CliProcess.SigInt, await cli.WaitAsync(TestContext.Current.CancellationToken));
+        Assert.DoesNotContain("all checks passed", cli.Output, StringComparison.Ordinal);
+    }
 }
