@@ -308,8 +308,17 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
         using var spinStop = new CancellationTokenSource();
         var watcher = new Thread(() =>
         {
-            while ((machine.SpinPasses < settings.Passes || zapper.Barriers < SpinBarriers) && !stop.IsCancellationRequested && zapper.IsRunning)
+            // The barriers counted are those the zapper made after the guest's first pass, while the vCPU thread was
+            // online: on a loaded machine the zapper may make many before the guest starts, none of which needed a kick.
+            int barriersBefore = -1;
+            while ((machine.SpinPasses < settings.Passes || barriersBefore < 0 || zapper.Barriers - barriersBefore < SpinBarriers)
+                && !stop.IsCancellationRequested && zapper.IsRunning)
             {
+                if (barriersBefore < 0 && machine.SpinPasses > 0)
+                {
+                    barriersBefore = zapper.Barriers;
+                }
+
                 Thread.Sleep(1);
             }
 
