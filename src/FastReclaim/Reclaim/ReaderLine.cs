@@ -79,8 +79,10 @@ internal struct ReaderLine
 
     /// <summary>
     /// I4: the lower end of a section that starts now, after <see cref="Announce"/>: the era, read with an acquire, in
-    /// a plain store (a stale lower end seen by the advancer is smaller, which only holds more).
+    /// a release store (a stale lower end seen by the advancer is smaller, which only holds more). The release keeps
+    /// the lower end from becoming visible before the earlier section's leaving stores on a machine that may reorder
+    /// stores (Arm64): the pairing in I5 (Reclaim/README.md). On x86-64 it is the plain store it was.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal void AnnounceLower(ref long era) => Lower = Volatile.Read(ref era);
+    internal void AnnounceLower(ref long era) => Volatile.Write(ref Lower, Volatile.Read(ref era));
 }
