@@ -21,11 +21,14 @@ public sealed unsafe partial class AddressSpace
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryTranslate(ulong va, out ulong pa, out PageFlags flags)
     {
-        ThrowIfDisposed();
+        if (!Volatile.Read(ref _plainX64Walk))
+        {
+            return Result(TranslateOutOfLine(reader: null, va), out pa, out flags);
+        }
 
         // No try/finally: the walk cannot throw, and without the handler the JIT keeps the whole call lean.
         EpochGuard guard = _epoch.Enter();
-        bool mapped = WalkIn(guard.Line, guard.IsOutermost, va, out pa, out flags);
+        bool mapped = WalkPlainX64(va, out pa, out flags);
         guard.Dispose();
         return mapped;
     }
@@ -53,9 +56,13 @@ public sealed unsafe partial class AddressSpace
             ThrowForeignReader();
         }
 
-        ThrowIfDisposed();
+        if (!Volatile.Read(ref _plainX64Walk))
+        {
+            return Result(TranslateOutOfLine(reader, va), out pa, out flags);
+        }
+
         reader.Enter();
-        bool mapped = WalkIn(reader.Line, startsSection: true, va, out pa, out flags);
+        bool mapped = WalkPlainX64(va, out pa, out flags);
         reader.Exit();
         return mapped;
     }
@@ -99,49 +106,93 @@ public sealed unsafe partial class AddressSpace
     };
 
     /// <summary>
-    /// <see cref="Walk"/> for the formats other than x86-64, out of line so that the x86-64 walk inlined into
-    /// <see cref="TryTranslate(ulong, out ulong, out PageFlags)"/> pays one test of the format and nothing else.
+    /// The walk of the translations of an x86-64 space reclaimed by epochs (<see cref="_plainX64Walk"/>), with plain
+    /// acquire loads, inlined into the caller; the caller is inside a critical section.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool WalkPlainX64(ulong va, out ulong pa, out PageFlags flags)
+    {
+        PlainPointerReads plain = default;
+        return Walk<X64Format, PlainPointerReads>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref plain);
+    }
+
+    /// <summary>
+    /// A translation's result as a value of two registers (the System V and Windows x64 ABIs return a 16-byte struct
+    /// of two integers in RAX:RDX): <see cref="Flags"/> is <see cref="PageFlags.None"/> exactly when the address is
+    /// not mapped, since a leaf's flags include <see cref="PageFlags.Present"/>.
+    /// </summary>
+    private readonly record struct Translation(ulong PhysicalAddress, PageFlags Flags);
+
+    /// <summary>The out parameters and the return value of a <c>TryTranslate</c> from <paramref name="translation"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool Result(Translation translation, out ulong pa, out PageFlags flags)
+    {
+        pa = translation.PhysicalAddress;
+        flags = translation.Flags;
+        return flags != PageFlags.None;
+    }
+
+    /// <summary>
+    /// The single translations other than the plain x86-64 one (and those of a disposed space), whole (the disposed
+    /// check, the critical section, the walk): through a
+    /// <see cref="TableReadWatch"/> when the space reclaims by intervals (<see cref="AddressSpaceOptions.IntervalReclaim"/>),
+    /// and in the other formats. <paramref name="reader"/> is the caller's checked handle, or null for a guard.
+    /// </summary>
+    /// <remarks>
+    /// Out of line, and sharing nothing with the inlined path but <paramref name="va"/>: the JIT then keeps the
+    /// inlined x86-64 lookup in registers. Were this code inlined, or were the out parameters passed to it by
+    /// reference, the caller's loop would keep its results (and the guard's state) in its stack frame on the fast
+    /// path too (an address-exposed local is never enregistered), store and reload them at every lookup, and compute
+    /// flags it then discards: that cost TryTranslate a third of its speed at 1,024 pages (perf-results/formats.md).
+    /// </remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool WalkOtherFormat<R>(ulong va, out ulong pa, out PageFlags flags, ref R reads)
+    private Translation TranslateOutOfLine(EpochReader? reader, ulong va)
+    {
+        ThrowIfDisposed();
+        ulong pa;
+        PageFlags flags;
+        if (reader is null)
+        {
+            EpochGuard guard = _epoch.Enter();
+            WalkOutOfLine(guard.Line, guard.IsOutermost, va, out pa, out flags);
+            guard.Dispose();
+        }
+        else
+        {
+            reader.Enter();
+            WalkOutOfLine(reader.Line, startsSection: true, va, out pa, out flags);
+            reader.Exit();
+        }
+
+        return new Translation(pa, flags);
+    }
+
+    /// <summary><see cref="TranslateOutOfLine"/>'s walk inside the critical section whose slot line is <paramref name="line"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void WalkOutOfLine(ReaderLine* line, bool startsSection, ulong va, out ulong pa, out PageFlags flags)
+    {
+        if (_intervalReclaim)
+        {
+            TableReadWatch watch = WatchFor(line, startsSection);
+            _ = WalkFormat(va, out pa, out flags, ref watch);
+        }
+        else
+        {
+            PlainPointerReads plain = default;
+            _ = WalkFormat(va, out pa, out flags, ref plain);
+        }
+    }
+
+    /// <summary><see cref="Walk"/> in the space's format, with <paramref name="reads"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool WalkFormat<R>(ulong va, out ulong pa, out PageFlags flags, ref R reads)
         where R : struct, IPointerReads, allows ref struct => _encoding switch
     {
+        EntryEncoding.X64 => Walk<X64Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
         EntryEncoding.Arm64 => Walk<Arm64Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
         EntryEncoding.Arm64Lpa2 => Walk<Arm64Lpa2Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
         _ => Walk<RiscV64Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
     };
-
-    /// <summary>
-    /// One walk inside the critical section whose slot line is <paramref name="line"/>: through a
-    /// <see cref="TableReadWatch"/> when the space reclaims by intervals (<see cref="AddressSpaceOptions.IntervalReclaim"/>),
-    /// with plain acquire loads otherwise. The test is one load of a field the JIT keeps in a register across a loop.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool WalkIn(ReaderLine* line, bool startsSection, ulong va, out ulong pa, out PageFlags flags)
-    {
-        if (_intervalReclaim)
-        {
-            return WalkWatched(line, startsSection, va, out pa, out flags);
-        }
-
-        PlainPointerReads plain = default;
-        return _encoding == EntryEncoding.X64
-            ? Walk<X64Format, PlainPointerReads>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref plain)
-            : WalkOtherFormat(va, out pa, out flags, ref plain);
-    }
-
-    /// <summary>
-    /// The interval walk, out of line: inlined beside the plain one it would cost the plain walk its registers
-    /// (perf-results/reclaim.md).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool WalkWatched(ReaderLine* line, bool startsSection, ulong va, out ulong pa, out PageFlags flags)
-    {
-        TableReadWatch watch = WatchFor(line, startsSection);
-        return _encoding == EntryEncoding.X64
-            ? Walk<X64Format, TableReadWatch>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref watch)
-            : WalkOtherFormat(va, out pa, out flags, ref watch);
-    }
 
     /// <summary>The watch of a walk by the reader whose slot line is <paramref name="line"/>, inside its critical section.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

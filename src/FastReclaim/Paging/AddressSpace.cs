@@ -60,6 +60,13 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
 
     /// <summary><see cref="AddressSpaceOptions.IntervalReclaim"/>: walks announce their tables, retired tables carry their birth.</summary>
     private readonly bool _intervalReclaim;
+
+    /// <summary>
+    /// True for an undisposed x86-64 space reclaimed by epochs: its translations then take the walk inlined into the
+    /// caller (<c>WalkPlainX64</c>), and one test of this field is all they pay in front of it, the disposed check
+    /// included (<see cref="Dispose"/> clears it first; the other translations check <see cref="_disposed"/>).
+    /// </summary>
+    private bool _plainX64Walk;
     private readonly PageTableFormat _format;
     private readonly int _levels;
 
@@ -141,6 +148,7 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
 
         _policy = options.Policy;
         _intervalReclaim = options.IntervalReclaim;
+        _plainX64Walk = _encoding == EntryEncoding.X64 && !_intervalReclaim;
         _levels = options.Levels;
         _format = options.Format;
         _ownsAllocator = options.Allocator is null;
@@ -262,6 +270,7 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     /// </remarks>
     public void Dispose()
     {
+        Volatile.Write(ref _plainX64Walk, false);
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;
