@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
@@ -21,14 +22,15 @@ public sealed unsafe partial class AddressSpace
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool TryTranslate(ulong va, out ulong pa, out PageFlags flags)
     {
-        if (!Volatile.Read(ref _plainX64Walk))
+        int levels = _plainX64Levels;
+        if (levels == 0)
         {
-            return Result(TranslateOutOfLine(reader: null, va), out pa, out flags);
+            return Result(TranslateOutOfLine(va), out pa, out flags);
         }
 
         // No try/finally: the walk cannot throw, and without the handler the JIT keeps the whole call lean.
         EpochGuard guard = _epoch.Enter();
-        bool mapped = WalkPlainX64(va, out pa, out flags);
+        bool mapped = WalkPlainX64(levels, va, out pa, out flags);
         guard.Dispose();
         return mapped;
     }
@@ -56,13 +58,14 @@ public sealed unsafe partial class AddressSpace
             ThrowForeignReader();
         }
 
-        if (!Volatile.Read(ref _plainX64Walk))
+        int levels = _plainX64Levels;
+        if (levels == 0)
         {
             return Result(TranslateOutOfLine(reader, va), out pa, out flags);
         }
 
         reader.Enter();
-        bool mapped = WalkPlainX64(va, out pa, out flags);
+        bool mapped = WalkPlainX64(levels, va, out pa, out flags);
         reader.Exit();
         return mapped;
     }
@@ -106,14 +109,15 @@ public sealed unsafe partial class AddressSpace
     };
 
     /// <summary>
-    /// The walk of the translations of an x86-64 space reclaimed by epochs (<see cref="_plainX64Walk"/>), with plain
-    /// acquire loads, inlined into the caller; the caller is inside a critical section.
+    /// The walk of the translations of an x86-64 space reclaimed by epochs (<see cref="_plainX64Levels"/>, which the
+    /// caller read: <paramref name="levels"/>), with plain acquire loads, inlined into the caller; the caller is
+    /// inside a critical section.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool WalkPlainX64(ulong va, out ulong pa, out PageFlags flags)
+    private bool WalkPlainX64(int levels, ulong va, out ulong pa, out PageFlags flags)
     {
         PlainPointerReads plain = default;
-        return Walk<X64Format, PlainPointerReads>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref plain);
+        return Walk<X64Format, PlainPointerReads>(_root, _physicalToPointer, levels, va, out pa, out flags, ref plain);
     }
 
     /// <summary>
@@ -136,7 +140,7 @@ public sealed unsafe partial class AddressSpace
     /// The single translations other than the plain x86-64 one (and those of a disposed space), whole (the disposed
     /// check, the critical section, the walk): through a
     /// <see cref="TableReadWatch"/> when the space reclaims by intervals (<see cref="AddressSpaceOptions.IntervalReclaim"/>),
-    /// and in the other formats. <paramref name="reader"/> is the caller's checked handle, or null for a guard.
+    /// and in the other formats; the overload with a reader takes the caller's checked handle.
     /// </summary>
     /// <remarks>
     /// Out of line, and sharing nothing with the inlined path but <paramref name="va"/>: the JIT then keeps the
@@ -146,53 +150,59 @@ public sealed unsafe partial class AddressSpace
     /// flags it then discards: that cost TryTranslate a third of its speed at 1,024 pages (perf-results/formats.md).
     /// </remarks>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private Translation TranslateOutOfLine(EpochReader? reader, ulong va)
+    private Translation TranslateOutOfLine(ulong va)
     {
         ThrowIfDisposed();
-        ulong pa;
-        PageFlags flags;
-        if (reader is null)
-        {
-            EpochGuard guard = _epoch.Enter();
-            WalkOutOfLine(guard.Line, guard.IsOutermost, va, out pa, out flags);
-            guard.Dispose();
-        }
-        else
-        {
-            reader.Enter();
-            WalkOutOfLine(reader.Line, startsSection: true, va, out pa, out flags);
-            reader.Exit();
-        }
-
-        return new Translation(pa, flags);
+        EpochGuard guard = _epoch.Enter();
+        Translation translation = WalkOutOfLine(guard.Line, guard.IsOutermost, va);
+        guard.Dispose();
+        return translation;
     }
 
-    /// <summary><see cref="TranslateOutOfLine"/>'s walk inside the critical section whose slot line is <paramref name="line"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void WalkOutOfLine(ReaderLine* line, bool startsSection, ulong va, out ulong pa, out PageFlags flags)
+    /// <inheritdoc cref="TranslateOutOfLine(ulong)"/>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Translation TranslateOutOfLine(EpochReader reader, ulong va)
+    {
+        ThrowIfDisposed();
+        reader.Enter();
+        Translation translation = WalkOutOfLine(reader.Line, startsSection: true, va);
+        reader.Exit();
+        return translation;
+    }
+
+    /// <summary>
+    /// <see cref="TranslateOutOfLine(ulong)"/>'s walk inside the critical section whose slot line is
+    /// <paramref name="line"/>, in a frame of its own: sharing its caller's, the watched walk's reads ran at half their
+    /// speed (measured: perf-results/formats.md), and one method holding every walk outgrows the JIT's inlining budget.
+    /// </summary>
+    private Translation WalkOutOfLine(ReaderLine* line, bool startsSection, ulong va)
     {
         if (_intervalReclaim)
         {
             TableReadWatch watch = WatchFor(line, startsSection);
-            _ = WalkFormat(va, out pa, out flags, ref watch);
+            return WalkAnyFormat(va, ref watch);
         }
-        else
-        {
-            PlainPointerReads plain = default;
-            _ = WalkFormat(va, out pa, out flags, ref plain);
-        }
+
+        PlainPointerReads plain = default;
+        return WalkAnyFormat(va, ref plain);
     }
 
-    /// <summary><see cref="Walk"/> in the space's format, with <paramref name="reads"/>.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private bool WalkFormat<R>(ulong va, out ulong pa, out PageFlags flags, ref R reads)
-        where R : struct, IPointerReads, allows ref struct => _encoding switch
+    /// <summary><see cref="Walk"/> in the space's format, with <paramref name="reads"/>, out of line: compiled once per <typeparamref name="R"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Translation WalkAnyFormat<R>(ulong va, ref R reads)
+        where R : struct, IPointerReads, allows ref struct
     {
-        EntryEncoding.X64 => Walk<X64Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
-        EntryEncoding.Arm64 => Walk<Arm64Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
-        EntryEncoding.Arm64Lpa2 => Walk<Arm64Lpa2Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
-        _ => Walk<RiscV64Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
-    };
+        ulong pa;
+        PageFlags flags;
+        _ = _encoding switch
+        {
+            EntryEncoding.X64 => Walk<X64Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
+            EntryEncoding.Arm64 => Walk<Arm64Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
+            EntryEncoding.Arm64Lpa2 => Walk<Arm64Lpa2Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
+            _ => Walk<RiscV64Format, R>(_root, _physicalToPointer, _levels, va, out pa, out flags, ref reads),
+        };
+        return new Translation(pa, flags);
+    }
 
     /// <summary>The watch of a walk by the reader whose slot line is <paramref name="line"/>, inside its critical section.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -606,7 +616,8 @@ public sealed unsafe partial class AddressSpace
         return false;
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    // Not NoInlining: the JIT then sees that it always throws, and the lookup's registers need not survive the call.
+    [DoesNotReturn]
     private static void ThrowForeignReader() =>
         throw new ArgumentException("The reader belongs to another epoch domain than this address space's (use AddressSpace.Epoch.RegisterReader()).", "reader");
 }

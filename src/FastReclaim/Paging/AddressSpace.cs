@@ -62,11 +62,12 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     private readonly bool _intervalReclaim;
 
     /// <summary>
-    /// True for an undisposed x86-64 space reclaimed by epochs: its translations then take the walk inlined into the
-    /// caller (<c>WalkPlainX64</c>), and one test of this field is all they pay in front of it, the disposed check
-    /// included (<see cref="Dispose"/> clears it first; the other translations check <see cref="_disposed"/>).
+    /// The levels (4 or 5) of an undisposed x86-64 space reclaimed by epochs, 0 otherwise: its translations then take
+    /// the walk inlined into the caller (<c>WalkPlainX64</c>), and one load of this field is all they pay in front of
+    /// it, the disposed check and the load of the depth included (<see cref="Dispose"/> clears it first; the other
+    /// translations check <see cref="_disposed"/>).
     /// </summary>
-    private bool _plainX64Walk;
+    private int _plainX64Levels;
     private readonly PageTableFormat _format;
     private readonly int _levels;
 
@@ -148,8 +149,8 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
 
         _policy = options.Policy;
         _intervalReclaim = options.IntervalReclaim;
-        _plainX64Walk = _encoding == EntryEncoding.X64 && !_intervalReclaim;
         _levels = options.Levels;
+        _plainX64Levels = _encoding == EntryEncoding.X64 && !_intervalReclaim ? _levels : 0;
         _format = options.Format;
         _ownsAllocator = options.Allocator is null;
         _allocator = options.Allocator ?? new PageAllocator();
@@ -270,7 +271,7 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     /// </remarks>
     public void Dispose()
     {
-        Volatile.Write(ref _plainX64Walk, false);
+        Volatile.Write(ref _plainX64Levels, 0);
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
         {
             return;

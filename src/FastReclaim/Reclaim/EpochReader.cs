@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using FastReclaim.Reclaim;
 
@@ -125,14 +126,10 @@ public sealed unsafe class EpochReader : IDisposable
         }
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowCannotEnter(long announced)
-    {
-        if (announced == Released)
-        {
-            throw new ObjectDisposedException(nameof(EpochReader), "The reader handle, or the EpochDomain it belongs to, has been disposed.");
-        }
-
-        throw new InvalidOperationException("EpochReader.Enter was called on a handle that is already entered; a handle does not nest (use EpochDomain.Enter to nest).");
-    }
+    // Not NoInlining: the JIT then sees that it always throws, and Enter's registers need not survive the call.
+    [DoesNotReturn]
+    private static void ThrowCannotEnter(long announced) =>
+        throw (announced == Released
+            ? new ObjectDisposedException(nameof(EpochReader), "The reader handle, or the EpochDomain it belongs to, has been disposed.")
+            : new InvalidOperationException("EpochReader.Enter was called on a handle that is already entered; a handle does not nest (use EpochDomain.Enter to nest)."));
 }
