@@ -23,9 +23,6 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
     private const ulong MediumReadOffset = 0x1_2340;
     private const ulong GigaReadOffset = 0x2345_6780;
 
-    /// <summary>Every data word holds its own guest-physical address tagged with this, so a read names the frame it came from.</summary>
-    private const ulong MarkerTag = 0x5A5A_0000_0000_0000;
-
     private const ulong WrittenValue = 0xC0FF_EE00_0000_0001;
 
     private const int BarrierEveryRounds = SandboxZapper.BarrierEveryRounds;
@@ -69,7 +66,7 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
         for (int i = 0; i < _smallVas.Length; i++)
         {
             _smallVas[i] = SmallPagesBase + ((ulong)i * TwoMiB);
-            _smallFrames[i] = NewFrame();
+            _smallFrames[i] = GuestFrames.New(machine.Allocator);
             _space.Map(_smallVas[i], _smallFrames[i], PageAllocator.PageSize, GuestMachine.DataFlags);
         }
 
@@ -78,28 +75,14 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
             _space.Map(MediumPagesBase + ((ulong)j * TwoMiB), GuestMachine.LargeMemoryPhysicalBase + ((ulong)j * TwoMiB), TwoMiB,
                 GuestMachine.DataFlags, LeafSize.Size2M);
             ulong physical = GuestMachine.LargeMemoryPhysicalBase + ((ulong)j * TwoMiB) + MediumReadOffset;
-            machine.LargeMemory.WriteUInt64(physical, Marker(physical));
+            machine.LargeMemory.WriteUInt64(physical, GuestFrames.Marker(physical));
         }
 
         _space.Map(GigaPageBase, GuestMachine.LargeMemoryPhysicalBase, OneGiB, GuestMachine.DataFlags, LeafSize.Size1G);
-        machine.LargeMemory.WriteUInt64(GuestMachine.LargeMemoryPhysicalBase + GigaReadOffset, Marker(GuestMachine.LargeMemoryPhysicalBase + GigaReadOffset));
+        machine.LargeMemory.WriteUInt64(GuestMachine.LargeMemoryPhysicalBase + GigaReadOffset, GuestFrames.Marker(GuestMachine.LargeMemoryPhysicalBase + GigaReadOffset));
 
         output.WriteLine($"mapped {_smallVas.Length} x 4 KiB (one per 2 MiB from 0x{SmallPagesBase:X}), {MediumPages} x 2 MiB at 0x{MediumPagesBase:X}, 1 x 1 GiB at 0x{GigaPageBase:X}");
         output.WriteLine($"page tables: {Describe(_space.Stats)}");
-    }
-
-    /// <summary>A fresh 4 KiB frame from the arena, every word holding the marker of its own address.</summary>
-    private ulong NewFrame()
-    {
-        nint page = machine.Allocator.Allocate();
-        ulong physical = machine.Allocator.PhysicalOf(page);
-        var words = new Span<ulong>((void*)page, PageAllocator.PageSize / sizeof(ulong));
-        for (int k = 0; k < words.Length; k++)
-        {
-            words[k] = Marker(physical + (ulong)(k * sizeof(ulong)));
-        }
-
-        return physical;
     }
 
     private void ReadBack()
@@ -110,7 +93,7 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
         int good = 0;
         for (int i = 0; i < small.Completed; i++)
         {
-            good += values[i] == Marker(_smallFrames[i]) ? 1 : 0;
+            good += values[i] == GuestFrames.Marker(_smallFrames[i]) ? 1 : 0;
         }
 
         for (int i = 0; i < Math.Min(3, small.Completed); i++)
@@ -133,7 +116,7 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
         {
             ulong physical = GuestMachine.LargeMemoryPhysicalBase + ((ulong)j * TwoMiB) + MediumReadOffset;
             output.WriteLine($"  2 MiB  0x{mediumVas[j]:X} -> 0x{medium[j]:X}  (marker of GPA 0x{physical:X})");
-            Check(medium[j] == Marker(physical), $"2 MiB page {j} read 0x{medium[j]:X}");
+            Check(medium[j] == GuestFrames.Marker(physical), $"2 MiB page {j} read 0x{medium[j]:X}");
         }
 
         Check(mediumResult.Completed == MediumPages, $"2 MiB reads stopped after {mediumResult.Completed}: {mediumResult.Fault}");
@@ -145,7 +128,7 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
         if (machine.SupportsGigabytePages)
         {
             output.WriteLine($"  1 GiB  0x{gigaVa:X} -> 0x{giga[0]:X}  (marker of GPA 0x{gigaPhysical:X})");
-            Check(gigaResult.Completed == 1 && giga[0] == Marker(gigaPhysical), $"1 GiB read: {gigaResult}");
+            Check(gigaResult.Completed == 1 && giga[0] == GuestFrames.Marker(gigaPhysical), $"1 GiB read: {gigaResult}");
         }
         else
         {
@@ -196,11 +179,11 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
         }
 
         ulong oldFrame = _smallFrames[0];
-        _smallFrames[0] = NewFrame();
+        _smallFrames[0] = GuestFrames.New(machine.Allocator);
         _space.Map(_smallVas[0], _smallFrames[0], PageAllocator.PageSize, GuestMachine.DataFlags);
         GuestAccessResult remapped = machine.Read([_smallVas[0]], values);
         output.WriteLine($"re-map 0x{_smallVas[0]:X} to a new frame (GPA 0x{oldFrame:X} -> 0x{_smallFrames[0]:X}): guest reads 0x{values[0]:X}");
-        Check(remapped.Completed == 1 && values[0] == Marker(_smallFrames[0]), $"read after re-map: {remapped}, 0x{values[0]:X}");
+        Check(remapped.Completed == 1 && values[0] == GuestFrames.Marker(_smallFrames[0]), $"read after re-map: {remapped}, 0x{values[0]:X}");
     }
 
     private void UnderLoad()
@@ -275,7 +258,7 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
             {
                 int i = (pass + k) % _smallVas.Length;
                 list[k] = _smallVas[i];
-                expected[k] = Marker(_smallFrames[i]);
+                expected[k] = GuestFrames.Marker(_smallFrames[i]);
             }
 
             GuestAccessResult result = machine.Read(list, values);
@@ -302,7 +285,7 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
         var expected = new ulong[_smallVas.Length];
         for (int i = 0; i < expected.Length; i++)
         {
-            expected[i] = Marker(_smallFrames[i]);
+            expected[i] = GuestFrames.Marker(_smallFrames[i]);
         }
 
         using var spinStop = new CancellationTokenSource();
@@ -356,6 +339,4 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
             Failures.Add(failure);
         }
     }
-
-    private static ulong Marker(ulong physical) => MarkerTag | physical;
 }
