@@ -12,9 +12,7 @@ namespace FastReclaim.Benchmarks;
 /// large as the PTE tables (8 bytes per page), at the same index as the lookup's PTE. No walk can beat it: a walk's
 /// last read is exactly such a read, after three more.</item>
 /// <item><see cref="BareWalk"/>: the 4-level walk of the same tables with plain loads, no guard, no checks
-/// (<see cref="AddressSpaceBenchmarks"/>' floor for a single lookup), and two diagnostics of what a single lookup
-/// adds to it: <see cref="BareWalkAnnounced"/> (the reader protocol's loads and stores alone) and
-/// <see cref="BareWalkPadded"/> (as many extra instructions as the library's checks, doing nothing).</item>
+/// (<see cref="AddressSpaceBenchmarks"/>' floor for a single lookup).</item>
 /// <item>The library: both <c>TryTranslate</c> overloads, <c>TranslateMany</c> over the whole batch, and two
 /// readers (each half the addresses, on two threads) through each.</item>
 /// <item><see cref="Dictionary"/>: the obvious managed map from page to frame.</item>
@@ -31,8 +29,6 @@ public unsafe class TranslateBenchmarks
     /// <summary>The allocator's chunk alignment, so the gathered array lies in memory like the tables do.</summary>
     private const nuint GatherAlignment = 2 << 20;
 
-    private const int LineBytes = 64;
-
     private TranslateFixture _fixture = null!;
     private AddressSpace _space = null!;
     private PageAllocator _allocator = null!;
@@ -41,9 +37,6 @@ public unsafe class TranslateBenchmarks
     private ulong[] _addresses = [];
     private ulong[] _results = [];
     private EpochReader _reader = null!;
-
-    /// <summary><see cref="BareWalkAnnounced"/>'s reader line, and after it on a line of its own its global epoch.</summary>
-    private long* _line;
 
     [Params(1024, 64 * 1024, 1024 * 1024)]
     public int Pages { get; set; }
@@ -67,9 +60,6 @@ public unsafe class TranslateBenchmarks
         {
             _gather[i] = TranslateFixture.PhysicalOf(i);
         }
-
-        _line = (long*)NativeMemory.AlignedAlloc(2 * LineBytes, LineBytes);
-        NativeMemory.Clear(_line, 2 * LineBytes);
     }
 
     [GlobalCleanup]
@@ -77,7 +67,6 @@ public unsafe class TranslateBenchmarks
     {
         _fixture.Dispose();
         NativeMemory.AlignedFree(_gather);
-        NativeMemory.AlignedFree(_line);
     }
 
     /// <summary>One random 8-byte read per lookup, at the lookup's page index: the memory-level-parallelism floor.</summary>
@@ -103,50 +92,6 @@ public unsafe class TranslateBenchmarks
         foreach (ulong va in _addresses)
         {
             sum += AddressSpaceBenchmarks.Walk(root, toPointer, va);
-        }
-
-        return sum;
-    }
-
-    /// <summary>
-    /// <see cref="BareWalk"/> with the reader protocol's own memory operations around each walk and nothing else: the
-    /// announcement (a load of a global epoch, a store to the reader's line) and the leave (a store). What the
-    /// protocol costs by itself, without the checks and the dispatch of the library's overloads.
-    /// </summary>
-    [Benchmark(OperationsPerInvoke = Lookups)]
-    public ulong BareWalkAnnounced()
-    {
-        ulong sum = 0;
-        nint root = _allocator.VirtualOf(_space.RootPhysical);
-        ulong toPointer = (ulong)_allocator.VirtualOf(0);
-        long* line = _line;
-        long* global = _line + (LineBytes / sizeof(long));
-        foreach (ulong va in _addresses)
-        {
-            Volatile.Write(ref *line, Volatile.Read(ref *global) + 1);
-            sum += AddressSpaceBenchmarks.Walk(root, toPointer, va);
-            Volatile.Write(ref *line, 0);
-        }
-
-        return sum;
-    }
-
-    /// <summary>
-    /// <see cref="BareWalk"/> with 16 register-only instructions per lookup, independent of the walk (about what the
-    /// library's checks and dispatch add to it): where lookups miss the caches and overlap, a lookup's cost follows
-    /// its instruction count, since the reorder window holds fewer lookups in flight (perf-results/addressspace.md).
-    /// </summary>
-    [Benchmark(OperationsPerInvoke = Lookups)]
-    public ulong BareWalkPadded()
-    {
-        ulong sum = 0;
-        nint root = _allocator.VirtualOf(_space.RootPhysical);
-        ulong toPointer = (ulong)_allocator.VirtualOf(0);
-        foreach (ulong va in _addresses)
-        {
-            sum += AddressSpaceBenchmarks.Walk(root, toPointer, va);
-            ulong a = (va >> 3) ^ (va << 5), b = (va >> 7) + (va << 11), c = (va >> 13) | (va << 17), d = (va >> 19) - (va << 23);
-            sum += (a ^ b) + (c ^ d);
         }
 
         return sum;
