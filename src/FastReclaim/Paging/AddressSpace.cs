@@ -68,6 +68,7 @@ public sealed unsafe partial class AddressSpace : IDisposable, IPageTableMetrics
     /// translations check <see cref="_disposed"/>).
     /// </summary>
     private int _plainX64Levels;
+
     private readonly PageTableFormat _format;
     private readonly int _levels;
 
