@@ -33,6 +33,17 @@ public sealed class AddressSpaceTortureTests
         Assert.True(r.PoisonedReads + r.WrongTranslations > 0, $"no reader walked a freed table: {r}");
     }
 
+    [Fact]
+    public void Torture_Catches_The_Interval_Rule_Off_By_One()
+    {
+        // The interval rule with its test off by one: a table born in the era a reader's upper end announces is taken
+        // as not held. With the guard stalled, only the interval rule frees anything, and the slow walker dwells in
+        // tables it reached in the era they were born in, so one is freed under it. Stops at the first violation.
+        AddressSpaceTorture.Result r = AddressSpaceTorture.Run(ReclaimPolicy.Eager, EpochFault.BirthAtUpperIsFree, BrokenOpsPerWriter, stopAtFirstViolation: true, stalledGuard: true);
+
+        Assert.True(r.PoisonedReads + r.WrongTranslations > 0, $"no reader walked a table freed by the off-by-one rule: {r}");
+    }
+
     [Theory]
     [InlineData(ReclaimPolicy.Linux)]
     [InlineData(ReclaimPolicy.Eager)]
