@@ -9,6 +9,7 @@ namespace FastReclaim.Cli.Sandbox;
 /// invalidates its TLB still returns the old frame, and the table the zap unhooked is not freed until it has.
 /// </summary>
 internal sealed class EmulatedSandboxRun(EmulatedMachine machine, SandboxSettings settings, TextWriter output, CancellationToken stop)
+    : SandboxSession(machine.Epoch, machine.Allocator, settings.Policy)
 {
     /// <summary>Guest-virtual base of the sparse 4 KiB pages: 128 GiB, canonical in every format and level count (below 2^38).</summary>
     private const ulong SmallPagesBase = 0x20_0000_0000;
@@ -26,12 +27,8 @@ internal sealed class EmulatedSandboxRun(EmulatedMachine machine, SandboxSetting
 
     private readonly AddressSpace _space = machine.AddressSpace;
 
-    /// <summary>Whether a zap frees the PTE table it empties: every policy but <see cref="ReclaimPolicy.None"/> (the zaps here cover whole 2 MiB spans).</summary>
-    private readonly bool _zapsReclaim = settings.Policy != ReclaimPolicy.None;
     private readonly ulong[] _smallVas = new ulong[settings.Pages];
     private readonly ulong[] _smallFrames = new ulong[settings.Pages];
-
-    public List<string> Failures { get; } = [];
 
     public void Execute()
     {
@@ -150,18 +147,7 @@ internal sealed class EmulatedSandboxRun(EmulatedMachine machine, SandboxSetting
         output.WriteLine($"guest read after {machine.InvalidateInstructions}: {faulted.Fault?.ToString() ?? $"read 0x{values[0]:X}"}");
         Check(faulted.Fault is { } fault && fault.Address == _smallVas[0], $"read after zap and invalidation should fault at 0x{_smallVas[0]:X}: {faulted}");
 
-        machine.Epoch.Barrier();
-        output.WriteLine($"grace period over: allocator pages {pagesBefore} -> {machine.Allocator.AllocatedPages}, pending tables {_space.Stats.PendingTables}");
-        if (_zapsReclaim)
-        {
-            Check(zap.ReclaimedTables > 0, $"the zap of {_smallVas.Length} whole 2 MiB spans reclaimed no table under policy {ReclaimPolicyNames.Format(settings.Policy)}");
-            Check(machine.Allocator.AllocatedPages < pagesBefore, "the reclaimed tables did not go back to the allocator");
-        }
-        else
-        {
-            Check(zap.ReclaimedTables == 0 && machine.Allocator.AllocatedPages == pagesBefore,
-                $"policy none freed tables on zap: {zap.ReclaimedTables} reclaimed, allocator pages {pagesBefore} -> {machine.Allocator.AllocatedPages}");
-        }
+        CheckZapFreedItsTables(output, _space, zap, pagesBefore, _smallVas.Length);
 
         ulong oldFrame = _smallFrames[0];
         _smallFrames[0] = GuestFrames.New(machine.Allocator);
@@ -190,7 +176,7 @@ internal sealed class EmulatedSandboxRun(EmulatedMachine machine, SandboxSetting
         output.WriteLine($"page tables now: {Describe(_space.Stats)}");
         Check(r.Traps == 0, $"the guest read the trap {r.Traps} times: it walked a freed table");
         Check(r.Wrong == 0, $"the guest read {r.Wrong} wrong values");
-        if (_zapsReclaim)
+        if (ZapsReclaim)
         {
             Check(r.Reclaimed > 0, $"no table was reclaimed under load in {r.Rounds} zaps of whole 2 MiB spans");
         }
@@ -202,12 +188,4 @@ internal sealed class EmulatedSandboxRun(EmulatedMachine machine, SandboxSetting
 
     private static string Describe(PageTableStats stats) =>
         $"{stats.PteTables} PTE + {stats.PmdTables} PMD + {stats.PudTables} PUD + {stats.P4dTables} P4D tables = {stats.PageTableBytes} bytes, {stats.MappedPages} leaves";
-
-    private void Check(bool condition, string failure)
-    {
-        if (!condition)
-        {
-            Failures.Add(failure);
-        }
-    }
 }

@@ -5,6 +5,7 @@ namespace FastReclaim.Cli.Sandbox;
 
 /// <summary>One sandbox session: the steps in order, with their checks.</summary>
 internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings settings, TextWriter output, CancellationToken stop)
+    : SandboxSession(machine.Epoch, machine.Allocator, settings.Policy)
 {
     /// <summary>Guest-virtual base of the sparse 4 KiB pages: 512 GiB, the second PML4 entry.</summary>
     private const ulong SmallPagesBase = 1UL << 39;
@@ -32,12 +33,8 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
 
     private readonly AddressSpace _space = machine.AddressSpace;
 
-    /// <summary>Whether a zap frees the PTE table it empties: every policy but <see cref="ReclaimPolicy.None"/> (the zaps here cover whole 2 MiB spans).</summary>
-    private readonly bool _zapsReclaim = settings.Policy != ReclaimPolicy.None;
     private readonly ulong[] _smallVas = new ulong[settings.Pages];
     private readonly ulong[] _smallFrames = new ulong[settings.Pages];
-
-    public List<string> Failures { get; } = [];
 
     public void Execute()
     {
@@ -165,18 +162,7 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
         output.WriteLine($"guest read after zap: {faulted.Fault?.ToString() ?? $"read 0x{values[0]:X}"}");
         Check(faulted.Fault is { IsNotPresent: true } fault && fault.Address == _smallVas[0], $"read after zap should fault at 0x{_smallVas[0]:X}: {faulted}");
 
-        machine.Epoch.Barrier();
-        output.WriteLine($"grace period over: allocator pages {pagesBefore} -> {machine.Allocator.AllocatedPages}, pending tables {_space.Stats.PendingTables}");
-        if (_zapsReclaim)
-        {
-            Check(zap.ReclaimedTables > 0, $"the zap of {_smallVas.Length} whole 2 MiB spans reclaimed no table under policy {ReclaimPolicyNames.Format(settings.Policy)}");
-            Check(machine.Allocator.AllocatedPages < pagesBefore, "the reclaimed tables did not go back to the allocator");
-        }
-        else
-        {
-            Check(zap.ReclaimedTables == 0 && machine.Allocator.AllocatedPages == pagesBefore,
-                $"policy none freed tables on zap: {zap.ReclaimedTables} reclaimed, allocator pages {pagesBefore} -> {machine.Allocator.AllocatedPages}");
-        }
+        CheckZapFreedItsTables(output, _space, zap, pagesBefore, _smallVas.Length);
 
         ulong oldFrame = _smallFrames[0];
         _smallFrames[0] = GuestFrames.New(machine.Allocator);
@@ -228,7 +214,7 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
         Check(guest.Wrong == 0, $"the guest read {guest.Wrong} wrong values");
         Check(zapper.PeakPendingTables <= 2 * BarrierEveryRounds,
             $"{zapper.PeakPendingTables} tables waited for a grace period at once, more than two barrier periods of zaps ({2 * BarrierEveryRounds})");
-        if (_zapsReclaim)
+        if (ZapsReclaim)
         {
             Check(reclaimed > 0, $"no table was reclaimed under load in {zapper.Rounds} zaps of whole 2 MiB spans");
             Check(settings.Guest != SandboxGuest.Spin || (freedDuringRun > 0 && expedites > 0 && kicks > 0),
@@ -331,12 +317,4 @@ internal sealed unsafe class SandboxRun(GuestMachine machine, SandboxSettings se
 
     private static string Describe(PageTableStats stats) =>
         $"{stats.PteTables} PTE + {stats.PmdTables} PMD + {stats.PudTables} PUD tables = {stats.PageTableBytes} bytes, {stats.MappedPages} leaves";
-
-    private void Check(bool condition, string failure)
-    {
-        if (!condition)
-        {
-            Failures.Add(failure);
-        }
-    }
 }
