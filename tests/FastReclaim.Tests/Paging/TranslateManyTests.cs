@@ -48,21 +48,89 @@ public sealed class TranslateManyTests
 
         int mapped = space.TranslateMany(vas, pas);
 
-        int expectedMapped = 0;
-        for (int i = 0; i < length; i++)
-        {
-            bool hit = space.TryTranslate(vas[i], out ulong pa, out _);
-            expectedMapped += hit ? 1 : 0;
-            Assert.True(pa == pas[i], $"vas[{i}] = 0x{vas[i]:X}: TranslateMany gave 0x{pas[i]:X}, TryTranslate 0x{pa:X}");
-        }
-
-        Assert.Equal(expectedMapped, mapped);
+        Assert.Equal(AssertEachIsTryTranslates(space, vas, pas, $"{levels} levels"), mapped);
         Assert.Equal([Untouched, Untouched, Untouched], pas[length..]);
         if (length >= 100)
         {
             // The mix really is mixed: both hits and misses, so the batch went through both ends of the walk.
             Assert.InRange(mapped, 1, length - 1);
         }
+    }
+
+    public static TheoryData<PageTableFormat, int, bool> FormatCases()
+    {
+        var data = new TheoryData<PageTableFormat, int, bool>();
+        foreach ((PageTableFormat format, int levels) in (ReadOnlySpan<(PageTableFormat, int)>)[
+            (PageTableFormat.X64, 4), (PageTableFormat.X64, 5), (PageTableFormat.Arm64, 3), (PageTableFormat.Arm64, 4),
+            (PageTableFormat.Arm64, 5), (PageTableFormat.RiscV64, 3), (PageTableFormat.RiscV64, 4), (PageTableFormat.RiscV64, 5)])
+        {
+            data.Add(format, levels, false);
+            data.Add(format, levels, true);
+        }
+
+        return data;
+    }
+
+    /// <summary>
+    /// The software pipeline and its cache of PMD tables (<c>PmdTableCache</c>: 16 entries, GiB regions direct-mapped by
+    /// <c>va &gt;&gt; 30</c>) in every format and depth, with and without interval reclamation: a batch that moves between
+    /// GiB regions that share a cache way (8, 24, 40 and 56 GiB), regions whose walk ends above the PMD table (a 1 GiB
+    /// leaf, an absent PUD entry, addresses outside the format's range, which are never cached) and regions of 2 MiB
+    /// leaves, against <see cref="AddressSpace.TryTranslate(ulong, out ulong, out PageFlags)"/>.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(FormatCases))]
+    public void The_Pipelined_Batch_Equals_TryTranslate_In_Every_Format_Across_Colliding_Regions(PageTableFormat format, int levels, bool intervalReclaim)
+    {
+        using var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true });
+        using var space = new AddressSpace(new AddressSpaceOptions { Format = format, Levels = levels, Allocator = allocator, IntervalReclaim = intervalReclaim });
+
+        // Everything below 2^38, which every format and depth translates (Sv39's lower half).
+        const ulong gib = Span1G;
+        var candidates = new List<ulong>();
+        ulong physical = 0x10_0000;
+        for (int t = 0; t < (int)AddressSpace.CacheResidentPteTables + 44; t++)
+        {
+            ulong va = (8 * gib) + ((ulong)t * Span2M) + ((ulong)(t % 512) * Page);
+            space.Map(va, physical, Page, Rw);
+            physical += Page;
+            candidates.AddRange([va, va + Page]);
+        }
+
+        foreach (ulong region in (ulong[])[24, 40, 56])
+        {
+            ulong va = (region * gib) + (5 * Span2M) + (7 * Page);
+            space.Map(va, physical, 2 * Page, Rw);
+            physical += 2 * Page;
+            candidates.AddRange([va, va + Page, va + (2 * Page), va + Span2M]);
+        }
+
+        space.Map(100 * gib, 0x4000_0000, 2 * Span2M, Rw, LeafSize.Size2M);
+        space.Map(101 * gib, 0x8000_0000, gib, Rw, LeafSize.Size1G);
+        candidates.AddRange([100 * gib, (100 * gib) + Span2M + (3 * Page), (100 * gib) + (2 * Span2M), 101 * gib, (101 * gib) + (777 * Page)]);
+        candidates.AddRange([150 * gib, 1UL << 38, 1UL << 47, 1UL << 62, ulong.MaxValue & ~(Page - 1)]);
+        Assert.True(space.Stats.PteTables > AddressSpace.CacheResidentPteTables);
+
+        var random = new Random(levels + (intervalReclaim ? 100 : 0) + ((int)format * 1000));
+        ulong[] vas = [.. Enumerable.Range(0, 2000).Select(_ => candidates[random.Next(candidates.Count)] + (ulong)random.Next((int)Page))];
+        var pas = new ulong[vas.Length];
+        int mapped = space.TranslateMany(vas, pas);
+
+        Assert.Equal(AssertEachIsTryTranslates(space, vas, pas, $"{format}, {levels} levels"), mapped);
+        Assert.InRange(mapped, 1, vas.Length - 1);
+    }
+
+    /// <summary>Asserts that each of <paramref name="pas"/> is what TryTranslate gives its address; returns how many TryTranslate maps.</summary>
+    private static int AssertEachIsTryTranslates(AddressSpace space, ulong[] vas, ulong[] pas, string label)
+    {
+        int mapped = 0;
+        for (int i = 0; i < vas.Length; i++)
+        {
+            mapped += space.TryTranslate(vas[i], out ulong pa, out _) ? 1 : 0;
+            Assert.True(pa == pas[i], $"{label}: vas[{i}] = 0x{vas[i]:X}: TranslateMany gave 0x{pas[i]:X}, TryTranslate 0x{pa:X}");
+        }
+
+        return mapped;
     }
 
     /// <summary>
