@@ -50,7 +50,7 @@ public sealed unsafe class TranslateManyTests
 
         int mapped = space.TranslateMany(vas, pas);
 
-        Assert.Equal(AssertEachIsTryTranslates(space, vas, pas, $"{levels} levels"), mapped);
+        Assert.Equal(AssertEachMatchesTryTranslate(space, vas, pas, $"{levels} levels"), mapped);
         Assert.Equal([Untouched, Untouched, Untouched], pas[length..]);
         if (length >= 100)
         {
@@ -118,7 +118,7 @@ public sealed unsafe class TranslateManyTests
         var pas = new ulong[vas.Length];
         int mapped = space.TranslateMany(vas, pas);
 
-        Assert.Equal(AssertEachIsTryTranslates(space, vas, pas, $"{format}, {levels} levels"), mapped);
+        Assert.Equal(AssertEachMatchesTryTranslate(space, vas, pas, $"{format}, {levels} levels"), mapped);
         Assert.InRange(mapped, 1, vas.Length - 1);
     }
 
@@ -154,8 +154,24 @@ public sealed unsafe class TranslateManyTests
 
             long ballastPmdTables = space.Stats.PmdTables;
             long poisoned = 0, wrong = 0, hits = 0, churns = 0, pmdTablesLeft = 0;
+            Exception? failure = null;
             using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-            var writer = new Thread(() =>
+
+            // An exception ends both threads and the test, instead of the process.
+            void Guarded(Action body)
+            {
+                try
+                {
+                    body();
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref failure, e, null);
+                    stop.Cancel();
+                }
+            }
+
+            var writer = new Thread(() => Guarded(() =>
             {
                 while (!stop.IsCancellationRequested)
                 {
@@ -173,8 +189,8 @@ public sealed unsafe class TranslateManyTests
                     pmdTablesLeft += space.Stats.PmdTables - ballastPmdTables;
                     churns++;
                 }
-            });
-            var reader = new Thread(() =>
+            }));
+            var reader = new Thread(() => Guarded(() =>
             {
                 var random = new Random(5);
                 ulong[] batch = new ulong[256];
@@ -205,12 +221,13 @@ public sealed unsafe class TranslateManyTests
                         }
                     }
                 }
-            });
+            }));
             writer.Start();
             reader.Start();
             writer.Join();
             reader.Join();
 
+            Assert.Null(failure);
             Assert.Equal((0L, 0L), (poisoned, wrong));
             Assert.True(churns > 100 && hits > 1000, $"{churns} churns, {hits} hits: the test did not exercise the churn");
             Assert.Equal(0, pmdTablesLeft);
@@ -223,7 +240,7 @@ public sealed unsafe class TranslateManyTests
     }
 
     /// <summary>Asserts that each of <paramref name="pas"/> is what TryTranslate gives its address; returns how many TryTranslate maps.</summary>
-    private static int AssertEachIsTryTranslates(AddressSpace space, ulong[] vas, ulong[] pas, string label)
+    private static int AssertEachMatchesTryTranslate(AddressSpace space, ulong[] vas, ulong[] pas, string label)
     {
         int mapped = 0;
         for (int i = 0; i < vas.Length; i++)
