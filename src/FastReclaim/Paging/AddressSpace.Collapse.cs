@@ -120,12 +120,8 @@ public sealed unsafe partial class AddressSpace
                 // Entry 0 as the run was checked against (the table is locked: no writer changes it meanwhile).
                 ulong first = ReadEntry(pte, 0);
                 ReplaceLocked<F>(pmd, index, PmdLevel, pteBase, Leaf<F>(F.LeafAddress(first), F.LeafAttributes(first), PmdLevel));
-                pteDescriptor.State |= TableDescriptor.Dead;
-                Interlocked.Decrement(ref _tables[PteLevel]);
-                Interlocked.Increment(ref _pendingTables);
-                CountUnhooked();
                 Interlocked.Add(ref _mappedPages, 1 - EntriesPerTable);
-                _epoch.RetireUnderLock(pte, _freeRetiredTable, BirthOf(ref pteDescriptor));
+                RetireUnhookedLocked(pte, ref pteDescriptor);
                 collapsed = true;
             }
 

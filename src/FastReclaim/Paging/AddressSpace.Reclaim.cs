@@ -134,23 +134,28 @@ public sealed unsafe partial class AddressSpace
         // retirement can no longer reach the table (the epoch domain's fences order the retirement after this
         // store for every later guard).
         WriteEntry(parent, index, 0);
-        childDescriptor.State |= TableDescriptor.Dead;
-        Interlocked.Decrement(ref _tables[childDescriptor.Level]);
-        Interlocked.Increment(ref _pendingTables);
-        CountUnhooked();
-
-        // Under our table locks: this retire never runs a callback (any user's, on a shared domain); the
-        // collection it may make due runs when the writer's WriterGuard is left.
-        _epoch.RetireUnderLock(child, _freeRetiredTable, BirthOf(ref childDescriptor));
+        RetireUnhookedLocked(child, ref childDescriptor);
     }
 
-    /// <summary>Counts an unhooked table for the writer's <see cref="ITlbMaintenance.InvalidateTables"/> (only when there is a hook).</summary>
-    private void CountUnhooked()
+    /// <summary>
+    /// The bookkeeping of a table its parent entry no longer references (cleared by <see cref="UnhookLocked"/>, or
+    /// replaced by a leaf by a collapse): marks it dead, moves it from its level's live count to the pending ones,
+    /// counts it for the writer's <see cref="ITlbMaintenance.InvalidateTables"/> (only when there is a hook), and
+    /// retires it. The caller holds the parent's and the table's locks.
+    /// </summary>
+    private void RetireUnhookedLocked(nint table, ref TableDescriptor descriptor)
     {
+        descriptor.State |= TableDescriptor.Dead;
+        Interlocked.Decrement(ref _tables[descriptor.Level]);
+        Interlocked.Increment(ref _pendingTables);
         if (_tlb is not null)
         {
             Interlocked.Increment(ref _unhookedTables);
         }
+
+        // Under our table locks: this retire never runs a callback (any user's, on a shared domain); the
+        // collection it may make due runs when the writer's WriterGuard is left.
+        _epoch.RetireUnderLock(table, _freeRetiredTable, BirthOf(ref descriptor));
     }
 
     /// <summary>
