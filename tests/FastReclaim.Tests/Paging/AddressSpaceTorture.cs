@@ -13,7 +13,11 @@ namespace FastReclaim.Tests.Paging;
 /// What it catches. Freed pages are filled with a poison entry that is Present and points to a trap page, whose
 /// entries are the same poison: a walk that reads any entry of a freed table ends in the trap and returns a
 /// physical address in the trap frame — a <em>poisoned read</em>. Every mapped page has a unique physical address,
-/// so a translation to anything else is a <em>wrong translation</em> (a walk through a reused table). Each writer
+/// so a translation to anything else is a <em>wrong translation</em> (a walk through a reused table). The frames the
+/// pages map are real memory filled with the poison too: a walk through a freed table that a writer reused at
+/// another level (a PTE read as a PMD entry, so a page's frame taken for a PTE table) then also ends in the trap,
+/// where a frame outside memory would fault the process (as a broken reclaimer once did, through
+/// <see cref="AddressSpace.TranslateMany"/>'s cached PMD tables). Each writer
 /// owns its pages (no one else maps or zaps them) and checks after every operation that they translate exactly as
 /// its own model says: a mapping lost into a table that was being unhooked is a <em>lost mapping</em>. A table
 /// leaked or freed twice shows in <see cref="PageAllocator.AllocatedPages"/> after Dispose, or as an
@@ -31,7 +35,6 @@ internal static unsafe class AddressSpaceTorture
     private const ulong Span2M = 2UL << 20;
     private const ulong Region = 0x1000_0000_0000;
     private const ulong TableStride = 256UL << 20;
-    private const ulong PhysicalBase = 0x10_0000_0000;
     private const int SharedTables = 16;
     private const int OwnedTables = 8;
     private const int PagesPerTable = 32;
@@ -52,7 +55,8 @@ internal static unsafe class AddressSpaceTorture
         internal long Violations => PoisonedReads + WrongTranslations + LostMappings + Errors;
     }
 
-    private static ulong PhysicalOf(ulong va) => va - Region + PhysicalBase;
+    /// <summary>The frames of the pages the readers translate, one each, after the trap page; then the ballast's one frame.</summary>
+    private const int Frames = ((SharedTables + OwnedTables) * PagesPerTable) + 1;
 
     /// <summary>Runs the torture; the counts it returns are the test's evidence.</summary>
     /// <param name="policy">The space's reclaim policy.</param>
@@ -66,9 +70,10 @@ internal static unsafe class AddressSpaceTorture
     /// <param name="expeditedQsbr">Also a QSBR thread, online with an expedite, that translates and passes a quiescent point only when asked.</param>
     internal static Result Run(ReclaimPolicy policy, EpochFault fault, int opsPerWriter, bool stopAtFirstViolation, bool stalledGuard = false, bool expeditedQsbr = false)
     {
-        nint trap = (nint)NativeMemory.AlignedAlloc((nuint)Page, (nuint)Page);
+        // The trap page, then the frames: all poison, so that any entry a walk can read leads into readable memory.
+        nint trap = (nint)NativeMemory.AlignedAlloc((nuint)((1 + Frames) * Page), (nuint)Page);
         ulong poison = (ulong)trap | (ulong)PageFlags.Present;
-        new Span<ulong>((void*)trap, (int)(Page / sizeof(ulong))).Fill(poison);
+        new Span<ulong>((void*)trap, (int)((1 + Frames) * Page / sizeof(ulong))).Fill(poison);
         var allocator = new PageAllocator(new PageAllocatorOptions { Poison = true, PoisonValue = poison });
         // A QSBR reader that is quiescent only when asked is asked 1 ms into a grace period it holds: many times in a run.
         var epoch = new EpochDomain(new EpochOptions { CollectThreshold = Batch, Fault = fault, ExpediteAfter = TimeSpan.FromMilliseconds(1) });
@@ -78,7 +83,7 @@ internal static unsafe class AddressSpaceTorture
         var state = new State(space, trap, stopAtFirstViolation);
         for (long t = 0; t <= AddressSpace.CacheResidentPteTables; t++)
         {
-            space.Map(Ballast + ((ulong)t * Span2M), PhysicalBase, Page, PageFlags.Writable);
+            space.Map(Ballast + ((ulong)t * Span2M), (ulong)trap + (Frames * Page), Page, PageFlags.Writable);
         }
 
         ulong[] shared = [.. Enumerable.Range(0, SharedTables * PagesPerTable).Select(i => Region + ((ulong)(i / PagesPerTable) * TableStride) + ((ulong)(i % PagesPerTable) * Page))];
@@ -204,7 +209,7 @@ internal static unsafe class AddressSpaceTorture
             ulong va = pages[random.Next(pages.Length)];
             if (!model.ContainsKey(va))
             {
-                state.Space.Map(va, PhysicalOf(va), Page, PageFlags.Writable);
+                state.Space.Map(va, state.PhysicalOf(va), Page, PageFlags.Writable);
                 model[va] = PageFlags.Present | PageFlags.Writable;
             }
             else if (random.Next(4) == 0)
@@ -239,7 +244,7 @@ internal static unsafe class AddressSpaceTorture
             int choice = random.Next(8);
             if (choice < 6 && !model.ContainsKey(va))
             {
-                state.Space.Map(va, PhysicalOf(va), Page, PageFlags.Writable);
+                state.Space.Map(va, state.PhysicalOf(va), Page, PageFlags.Writable);
                 model[va] = PageFlags.Present | PageFlags.Writable;
             }
             else
@@ -364,6 +369,14 @@ internal static unsafe class AddressSpaceTorture
         internal long ReaderTranslations;
         internal string? FirstError;
         internal volatile bool Stop;
+
+        /// <summary>The unique frame of a page the readers translate: the page's own one after the trap page (physical addresses are pointers here).</summary>
+        internal ulong PhysicalOf(ulong va)
+        {
+            ulong offset = va - Region;
+            ulong frame = 1 + ((offset / TableStride) * PagesPerTable) + (offset % TableStride / Page);
+            return (ulong)trap + (frame * Page);
+        }
 
         internal bool Stopping => Stop || (stopAtFirstViolation && Volatile.Read(ref PoisonedReads) + Volatile.Read(ref WrongTranslations) + Volatile.Read(ref LostMappings) + Volatile.Read(ref Errors) > 0);
 
