@@ -134,7 +134,7 @@ internal static class Program
             bool matching = BaselineStore.Exists(own);
             if (matching && ResultSetReader.Read(own) is { HasInClassBaselines: true } baseline)
             {
-                return GateRun.AgainstBaseline(settings, own, baseline);
+                return GateRun.AgainstBaseline(settings, own, baseline, BaselineStore.Read(own).Commit);
             }
             if (BaselineStore.Newest(root) is not { } accepted)
             {
