@@ -9,7 +9,7 @@ public sealed partial class EpochDomain
 {
     /// <summary>
     /// Enters a critical section on the calling thread: nothing retired from now on is freed before the
-    /// returned guard is disposed. Nests (up to 4095 deep): an inner guard costs a load and a store and keeps the
+    /// returned guard is disposed. Nests (up to 4095 deep): an inner guard costs what an outer one does and keeps the
     /// epoch of the outer one. Guards must be disposed innermost first (see <see cref="EpochGuard.Dispose"/>).
     /// </summary>
     /// <exception cref="InvalidOperationException">4095 guards of this domain are already open on this thread.</exception>
@@ -24,19 +24,15 @@ public sealed partial class EpochDomain
         // guard and a QSBR thread that is online (entering is not a quiescent point) keep the epoch they announce
         // and add one to the depth.
         long previous = line->Epoch;
-        long announced;
-        if (previous == Inactive)
-        {
-            announced = Volatile.Read(ref Global.Value) + 1;
-        }
-        else
-        {
-            if ((previous & GuardDepthMask) == GuardDepthMask)
-            {
-                ThrowNestedTooDeep();
-            }
+        long global = Volatile.Read(ref Global.Value);
 
-            announced = previous + 1;
+        // One path for the outermost and the nested guard (measured: perf-results/gate.md, "Session 9"). A depth that
+        // would pass 4095 carries into the epoch and leaves the depth bits 0, which no other announcement has (an
+        // epoch's own depth bits are 0, and every guard adds one); nothing is stored then.
+        long announced = (previous == Inactive ? global : previous) + 1;
+        if ((announced & GuardDepthMask) == 0)
+        {
+            ThrowNestedTooDeep();
         }
 
         line->Announce(announced);
