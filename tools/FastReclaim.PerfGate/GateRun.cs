@@ -67,8 +67,8 @@ internal static class GateRun
         }
 
         string[] flagged = [.. first.Where(r => r.IsRegression).Select(r => r.FullName)];
-        var (@base, commit) = BuildBase(settings, baselineCommit);
-        Console.WriteLine($"perf gate: regression flagged; confirming {string.Join(' ', flagged)} by a same-run A/B against the baseline's commit {commit[..12]}, interleaved, {settings.RerunLaunches} launches a side");
+        Console.WriteLine($"perf gate: regression flagged; confirming {string.Join(' ', flagged)} by a same-run A/B against the baseline's commit {baselineCommit}, interleaved, {settings.RerunLaunches} launches a side");
+        var (@base, _) = BuildBase(settings, baselineCommit);
         return Confirm(settings, @base, candidate, flagged, clock, GateMode.Ratio);
     }
 
