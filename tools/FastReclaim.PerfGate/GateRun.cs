@@ -40,10 +40,9 @@ internal sealed record GateSettings(
 /// flagged as regressed is measured once more and only a regression seen twice fails: the second measurement is
 /// always a same-run A/B against the base commit (for ratio mode, the commit the baseline was accepted at), in
 /// <see cref="GateSettings.RerunLaunches"/> launches a side, so that it sees the base code on this runner in its
-/// present state. A shared runner's state can move a ratio by more than the threshold for minutes (a neighbour
-/// slowing a loop bound by instruction throughput far more than the locked instruction its in-class baseline is
-/// bound by), and re-measuring the candidate alone against the committed figures then sees the same "regression"
-/// again (perf-results/gate.md, "Session 9").
+/// present state. A shared runner's state can move a ratio by more than the threshold for minutes (once the epoch
+/// guard's loop ran 80% slower and its locked-instruction in-class baseline 15-25%), and re-measuring the candidate
+/// alone against the committed figures then sees the same "regression" again (perf-results/gate.md, "Session 9").
 /// </summary>
 internal static class GateRun
 {
