@@ -119,7 +119,7 @@ internal static class Program
     {
         var measure = new MeasureOptions();
         var baselines = new Option<DirectoryInfo>("--baselines") { Description = "The committed baselines, one directory per testbed.", DefaultValueFactory = _ => new DirectoryInfo("perf-results/baseline") };
-        var command = new Command("gate", "Gate this runner: ratios against the committed baseline of its testbed, or, where none matches, a same-run A/B against the newest accepted commit.") { baselines };
+        var command = new Command("gate", "Gate this runner: ratios against the committed baseline of its testbed, or, where none matches, a same-run A/B against the newest accepted commit; a flagged case fails only if a same-run A/B against the base commit confirms it.") { baselines };
         foreach (var option in measure.All)
         {
             command.Options.Add(option);
