@@ -100,13 +100,14 @@ public sealed unsafe partial class AddressSpace
     /// <summary><see cref="TranslateMany"/>'s walks in the space's format, with <paramref name="reads"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private int WalkBatch<R>(ReadOnlySpan<ulong> vas, ref ulong results, ref R reads)
-        where R : struct, IPointerReads, allows ref struct => _encoding switch
-    {
-        EntryEncoding.X64 => WalkBatch<X64Format, R>(vas, ref results, ref reads),
-        EntryEncoding.Arm64 => WalkBatch<Arm64Format, R>(vas, ref results, ref reads),
-        EntryEncoding.Arm64Lpa2 => WalkBatch<Arm64Lpa2Format, R>(vas, ref results, ref reads),
-        _ => WalkBatch<RiscV64Format, R>(vas, ref results, ref reads),
-    };
+        where R : struct, IPointerReads, allows ref struct
+        => _encoding switch
+        {
+            EntryEncoding.X64 => WalkBatch<X64Format, R>(vas, ref results, ref reads),
+            EntryEncoding.Arm64 => WalkBatch<Arm64Format, R>(vas, ref results, ref reads),
+            EntryEncoding.Arm64Lpa2 => WalkBatch<Arm64Lpa2Format, R>(vas, ref results, ref reads),
+            _ => WalkBatch<RiscV64Format, R>(vas, ref results, ref reads),
+        };
 
     /// <summary>
     /// The walk of the translations of an x86-64 space reclaimed by epochs (<see cref="_plainX64Levels"/>, which the

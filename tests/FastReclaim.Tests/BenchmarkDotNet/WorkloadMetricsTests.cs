@@ -19,8 +19,10 @@ public class WorkloadMetricsTests
             (Instruments.PageTablesAllocated, Space1, 100 + (64 * 8)), (Instruments.PageTablesReclaimed, Space1, 40 + (64 * 8)),
             (Instruments.PageTableSize, Space1 + ",level=pte", 0), (Instruments.PageTableSize, Space1 + ",level=pmd", 4096),
             (Instruments.PageTablePending, Space1, 4096 * 3),
-            (Instruments.EpochFreed, "domain=1", 30 + 509), (Instruments.EpochPending, "domain=1", 13), (Instruments.EpochStalls, "domain=1", 5))
-            with { GracePeriods = new GracePeriodSummary(7, 0.25) };
+            (Instruments.EpochFreed, "domain=1", 30 + 509), (Instruments.EpochPending, "domain=1", 13), (Instruments.EpochStalls, "domain=1", 5)) with
+        {
+            GracePeriods = new GracePeriodSummary(7, 0.25),
+        };
 
         WorkloadMetrics m = WorkloadMetrics.Compute(start, end, operations: 8);
 
