@@ -18,8 +18,17 @@ internal static class BaseWorktree
 
     /// <summary>The full commit id <paramref name="reference"/> names.</summary>
     /// <exception cref="GateBrokenException">The reference names no commit of this repository.</exception>
-    public static string ResolveCommit(string repositoryRoot, string reference) =>
-        Git(repositoryRoot, "rev-parse", "--verify", "--quiet", reference + "^{commit}").Trim();
+    public static string ResolveCommit(string repositoryRoot, string reference)
+    {
+        try
+        {
+            return Git(repositoryRoot, "rev-parse", "--verify", "--quiet", reference + "^{commit}").Trim();
+        }
+        catch (GateBrokenException e)
+        {
+            throw new GateBrokenException($"the base commit '{reference}' is not in this clone (a shallow checkout? fetch the whole history, e.g. actions/checkout with fetch-depth: 0): {e.Message}");
+        }
+    }
 
     /// <summary>A worktree of <paramref name="repositoryRoot"/> at <paramref name="commit"/>; its directory.</summary>
     public static string CheckOut(string repositoryRoot, string commit)
