@@ -76,8 +76,8 @@ internal static class GateRun
     {
         var clock = Stopwatch.StartNew();
         Console.WriteLine($"perf gate: {GateTable.Describe(GateMode.Absolute)}");
+        var (@base, commit) = BuildBase(settings, baseReference); // first: a base missing from the clone fails fast
         var candidate = Build(settings, settings.Project, settings.BuildArguments, "candidate");
-        var (@base, commit) = BuildBase(settings, baseReference);
         Console.WriteLine($"perf gate: base {baseReference} = {commit[..12]}, {settings.Launches} launches a side, on: {string.Join(' ', settings.Filters)}");
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"perf gate: both sides built in {clock.Elapsed.TotalSeconds:0} s"));
 
