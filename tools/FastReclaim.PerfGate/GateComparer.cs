@@ -20,8 +20,18 @@ namespace FastReclaim.PerfGate;
 /// </summary>
 internal static class GateComparer
 {
+    /// <summary>Judges every case of <paramref name="newResults"/> against <paramref name="oldResults"/>.</summary>
+    /// <param name="oldResults">The baseline (ratio mode) or the base side of an A/B.</param>
+    /// <param name="newResults">The candidate.</param>
+    /// <param name="options">Thresholds and significance level.</param>
+    /// <param name="mode">Ratios to in-class baselines, or the cases' own times.</param>
+    /// <param name="perLaunch">
+    /// Judge each side's per-launch medians instead of its pooled iterations: the test then counts processes, which
+    /// are the independent draws when the runner's state holds for seconds to minutes (the confirming A/B; the
+    /// exact test of 5 launches a side reaches alpha 0.01 only when at most one pair of launches is out of order).
+    /// </param>
     public static IReadOnlyList<Comparison> Compare(ResultSet oldResults, ResultSet newResults, GateOptions options,
-        GateMode mode = GateMode.Ratio)
+        GateMode mode = GateMode.Ratio, bool perLaunch = false)
     {
         if (mode == GateMode.Ratio && oldResults.Testbed is { } oldBed && newResults.Testbed is { } newBed && oldBed.Id != newBed.Id)
         {
@@ -34,7 +44,7 @@ internal static class GateComparer
             rows.Add(previous is null
                 ? new Comparison(current.FullName, current.Suite, current.DisplayName, double.NaN, ValueOf(newResults, current, mode),
                     double.NaN, null, current.AllocatedBytesPerOperation, Verdict.Added)
-                : Judge(oldResults, previous, newResults, current, options, mode));
+                : Judge(oldResults, previous, newResults, current, options, mode, perLaunch));
         }
         foreach (var previous in oldResults.All.Where(r => newResults.Find(r.FullName) is null))
         {
@@ -45,7 +55,7 @@ internal static class GateComparer
     }
 
     private static Comparison Judge(ResultSet oldResults, BenchmarkResult previous, ResultSet newResults,
-        BenchmarkResult current, GateOptions options, GateMode mode)
+        BenchmarkResult current, GateOptions options, GateMode mode, bool perLaunch)
     {
         bool moreMemory = AllocatesMore(previous.AllocatedBytesPerOperation, current.AllocatedBytesPerOperation,
             current.AllocationOperations, options);
@@ -57,9 +67,10 @@ internal static class GateComparer
             return row with { Old = 1, New = 1, Verdict = moreMemory ? Verdict.MoreMemory : Verdict.Baseline };
         }
 
-        var oldValues = SampleOf(oldResults, previous, mode);
-        var newValues = SampleOf(newResults, current, mode);
-        if (oldValues.Count < options.MinimumIterations || newValues.Count < options.MinimumIterations)
+        var oldValues = perLaunch ? LaunchValuesOf(oldResults, previous, mode) : SampleOf(oldResults, previous, mode);
+        var newValues = perLaunch ? LaunchValuesOf(newResults, current, mode) : SampleOf(newResults, current, mode);
+        int minimum = perLaunch ? 2 : options.MinimumIterations;
+        if (oldValues.Count < minimum || newValues.Count < minimum)
         {
             return row with
             {

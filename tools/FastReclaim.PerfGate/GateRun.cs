@@ -95,13 +95,15 @@ internal static class GateRun
 
     /// <summary>
     /// The second measurement of the <paramref name="flagged"/> cases: interleaved with <paramref name="base"/>,
-    /// judged by their own times; the gate fails only if it shows the regression too.
+    /// judged by their own times, one value per launch (a noisy spell of the runner holds for many iterations, so
+    /// pooled iterations overstate the evidence: an A/B of identical code once reached p = 0.003 on them); the
+    /// gate fails only if it shows the regression too.
     /// </summary>
     private static int Confirm(GateSettings settings, BenchmarkProject @base, BenchmarkProject candidate, string[] flagged,
         Stopwatch clock, GateMode firstMode)
     {
         var (baseAgain, candidateAgain) = Interleave(settings, @base, candidate, flagged, "ab-rerun", settings.RerunLaunches);
-        var second = Judge(baseAgain, candidateAgain, settings, GateMode.Absolute, "gate-rerun.md", partial: true);
+        var second = Judge(baseAgain, candidateAgain, settings, GateMode.Absolute, "gate-rerun.md", partial: true, perLaunch: true);
         return Finish(second, clock, firstMode, rerun: true);
     }
 
@@ -147,9 +149,9 @@ internal static class GateRun
     }
 
     private static IReadOnlyList<Comparison> Judge(ResultSet old, ResultSet current, GateSettings settings, GateMode mode,
-        string markdownFile, bool partial)
+        string markdownFile, bool partial, bool perLaunch = false)
     {
-        var rows = GateComparer.Compare(old, current, settings.Options, mode);
+        var rows = GateComparer.Compare(old, current, settings.Options, mode, perLaunch);
         if (partial)
         {
             rows = [.. rows.Where(r => r.Verdict != Verdict.Missing)];

@@ -102,6 +102,12 @@ internal static class Program
             {
                 throw new ArgumentException($"--run-timeout must be at least 1 second (got {timeout})");
             }
+            var options = Judge.Read(parse);
+            int needed = Statistics.SmallestSignificantEqualSamples(options.Alpha);
+            if (rerunLaunches < needed)
+            {
+                throw new ArgumentException($"--rerun-launches {rerunLaunches} cannot confirm any regression at --alpha {options.Alpha}: the confirmation tests launch medians, and {needed} a side is the fewest whose exact test can reach it");
+            }
             return new GateSettings(
                 parse.GetValue(Project)!.FullName,
                 filters,
@@ -111,7 +117,7 @@ internal static class Program
                 launches,
                 rerunLaunches,
                 TimeSpan.FromSeconds(timeout),
-                Judge.Read(parse));
+                options);
         }
     }
 

@@ -205,6 +205,40 @@ public class GateComparerTests
     }
 
     [Fact]
+    public void Judged_Per_Launch_A_Slow_Spell_Over_Four_Of_Five_Candidate_Launches_Is_Not_A_Regression()
+    {
+        // The confirming A/B in a noisy spell: four of the candidate's five processes ran 60% slower throughout.
+        // Pooled, 60 slow iterations of 75 make the test significant; per launch, 4 slow medians of 5 are not (p = 19/252).
+        var old = Launches(Run(seed: 1), Run(seed: 2), Run(seed: 3), Run(seed: 4), Run(seed: 5));
+        var current = Launches(Run(seed: 6, caseNs: 1.6 * CaseNs), Run(seed: 7), Run(seed: 8, caseNs: 1.6 * CaseNs), Run(seed: 9, caseNs: 1.6 * CaseNs), Run(seed: 10, caseNs: 1.6 * CaseNs));
+
+        Assert.Equal(Verdict.Slower, Single(GateComparer.Compare(old, current, Options, GateMode.Absolute), CaseName).Verdict);
+        Assert.Equal(Verdict.Same, Single(GateComparer.Compare(old, current, Options, GateMode.Absolute, perLaunch: true), CaseName).Verdict);
+    }
+
+    [Fact]
+    public void Judged_Per_Launch_A_Case_Slower_In_Every_Launch_Is_A_Regression()
+    {
+        // The gate's self-check: a page scan that does its work twice, in every process.
+        var old = Launches(Run(seed: 1), Run(seed: 2), Run(seed: 3), Run(seed: 4), Run(seed: 5));
+        var current = Launches(Run(seed: 6, caseNs: 1.8 * CaseNs), Run(seed: 7, caseNs: 1.8 * CaseNs), Run(seed: 8, caseNs: 1.8 * CaseNs),
+            Run(seed: 9, caseNs: 1.8 * CaseNs), Run(seed: 10, caseNs: 1.8 * CaseNs));
+
+        var row = Single(GateComparer.Compare(old, current, Options, GateMode.Absolute, perLaunch: true), CaseName);
+
+        Assert.Equal(Verdict.Slower, row.Verdict);
+        Assert.True(row.PValue < Options.Alpha, $"p = {row.PValue}");
+    }
+
+    [Fact]
+    public void Judged_Per_Launch_One_Launch_A_Side_Gives_No_Time_Verdict()
+    {
+        var rows = GateComparer.Compare(Run(seed: 1), Run(seed: 2, caseNs: 3 * CaseNs), Options, GateMode.Absolute, perLaunch: true);
+
+        Assert.Equal(Verdict.NotComparable, Single(rows, CaseName).Verdict);
+    }
+
+    [Fact]
     public void Spread_Across_Launches_Names_The_Case_Whose_Processes_Disagree()
     {
         var old = Launches(Run(seed: 1, caseNs: 0.7 * CaseNs), Run(seed: 2), Run(seed: 3));

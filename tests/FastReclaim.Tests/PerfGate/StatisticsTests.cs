@@ -42,4 +42,23 @@ public class StatisticsTests
     [Fact]
     public void Median_Of_Nothing_Throws() =>
         Assert.Throws<ArgumentException>(() => Statistics.Median([]));
+
+    [Theory]
+    [InlineData(0.01, 5)] // 1/252 < 0.01 <= 1/70
+    [InlineData(0.05, 4)] // 1/70 < 0.05 <= 1/20
+    [InlineData(0.001, 7)] // 1/3432 < 0.001 <= 1/924
+    public void The_Fewest_Equal_Samples_That_Can_Reach_Alpha(double alpha, int expected)
+    {
+        int n = Statistics.SmallestSignificantEqualSamples(alpha);
+
+        Assert.Equal(expected, n);
+        double[] low = [.. Enumerable.Range(0, n).Select(i => (double)i)];
+        double[] high = [.. low.Select(v => v + 100)];
+        Assert.True(Statistics.MannWhitneyGreater(high, low) < alpha);
+        Assert.True(Statistics.MannWhitneyGreater(high[1..], low[1..]) >= alpha);
+    }
+
+    [Fact]
+    public void The_Fewest_Samples_Rejects_An_Alpha_Outside_Zero_And_One() =>
+        Assert.Throws<ArgumentOutOfRangeException>(() => Statistics.SmallestSignificantEqualSamples(1));
 }
