@@ -14,8 +14,9 @@ namespace FastReclaim.PerfGate;
 /// <para>
 /// Launches matter more than iterations: a sub-100 ns case's speed is partly drawn once per process (one build
 /// of the epoch guard ran at 0.96 ns in some processes and 1.37-1.46 ns in others; the page scan at 24 or
-/// 36 ns). So baselines are accepted from several launches, a flagged case is measured again in several
-/// launches, and the test pools their iterations, each mode in the proportion the launches showed it.
+/// 36 ns). So baselines are accepted from several launches and the first pass pools their iterations, each mode
+/// in the proportion the launches showed it; the confirming A/B of a flagged case compares launch medians
+/// (<c>perLaunch</c>), since a spell of the runner can hold for a whole process.
 /// </para>
 /// </summary>
 internal static class GateComparer
